@@ -1,0 +1,361 @@
+"""The flow engine: waiting lists and open caseloads, step by step, for many chains at once.
+
+A *chain* is one service in one area in one Monte Carlo replicate. Each chain is simulated
+independently, so the kernel runs them in parallel (Numba ``prange``) and any subset of chains
+(for example one area, or one scenario) can run on its own: results do not depend on how the
+chains are chunked, because each chain's random stream is seeded from its own seed.
+
+One step (a month by default, or a week) runs these events in this order:
+
+1. **Completions.** Open cases move through ``n_phases`` Erlang phases; each phase is left with
+   probability ``hazard`` per step, so a support duration has mean ``n_phases / hazard`` steps
+   and coefficient of variation ``1 / sqrt(n_phases)`` (a phase-type approximation of the
+   service's duration distribution; ``hazard = 1`` gives a fixed duration of ``n_phases``
+   steps). Cases leaving the last phase close.
+2. **Re-engagement.** A share of closed cases come back ``reengage_steps`` later and re-enter
+   the caseload straight away, without a new wait (soft closure).
+3. **Drop-out while waiting.** Everyone waiting leaves with probability ``drop`` this step.
+4. **Arrivals** (referrals) join the list with zero time waited, one list per priority class.
+5. **Starts.** Free slots = ``floor(slots) - open cases``. They are filled first from the
+   priority class (when the service serves priority victims first), and within a class from
+   the longest wait (FIFO). A *stretch* service starts everyone at once and never queues.
+6. **Ageing.** Everyone still waiting has waited one more step; the last bucket holds
+   "``K - 1`` steps or more".
+
+In the stochastic mode arrivals are Poisson and phase exits, re-engagements and drop-outs are
+binomial; in the deterministic mode every random draw is replaced by its expected value, which
+gives the deterministic baseline run (and exact hand-solvable trajectories in tests).
+
+A wait is counted in whole steps: a referral that arrives and starts in the same step has
+waited 0 steps. Use a weekly step where that resolution matters.
+"""
+
+from __future__ import annotations
+
+import math
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from needsled import _rng
+
+__all__ = ["FlowInputs", "FlowOutputs", "simulate"]
+
+F64 = NDArray[np.float64]
+F32 = NDArray[np.float32]
+
+# Output channels of the kernel, in order.
+CHANNELS = (
+    "referrals",
+    "starts",
+    "waiting",
+    "open_cases",
+    "drop_outs",
+    "completions",
+    "wait_sum_steps",
+    "within_target",
+    "p90_wait_steps",
+)
+
+
+@dataclass(frozen=True)
+class FlowInputs:
+    """Arrays for ``C`` chains, ``S`` services, ``T`` steps and ``K`` wait buckets.
+
+    arrivals: (C, S, T, 2) expected referrals per step; class 0 is priority, 1 standard.
+    slots: (C, S, T) open-case slots (FTE x caseload per FTE); ignored for stretch services.
+    hazard: (C, S, T) probability of leaving a phase in one step, in (0, 1].
+    n_phases: (S,) Erlang phases of the support duration.
+    drop: (C, S) probability a waiting referral leaves the list in one step.
+    reengage_share: (C, S) share of closed cases that come back; reengage_steps: (S,) delay.
+    waiting_start: (C, S, 2, K) waiting list at the start, by class and steps waited.
+    open_start: (C, S) open cases at the start, spread evenly over the phases.
+    target_steps: (S,) the longest wait, in whole steps, that still meets the target.
+    stretch, priority_first: (S,) booleans.
+    seeds: (C,) one seed per chain (ignored in the deterministic mode).
+    """
+
+    arrivals: F64
+    slots: F64
+    hazard: F64
+    n_phases: NDArray[np.int64]
+    drop: F64
+    reengage_share: F64
+    reengage_steps: NDArray[np.int64]
+    waiting_start: F64
+    open_start: F64
+    target_steps: NDArray[np.int64]
+    stretch: NDArray[np.bool_]
+    priority_first: NDArray[np.bool_]
+    seeds: NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        c, s, t, _ = self.arrivals.shape
+        checks = {
+            "slots": (self.slots.shape, (c, s, t)),
+            "hazard": (self.hazard.shape, (c, s, t)),
+            "n_phases": (self.n_phases.shape, (s,)),
+            "drop": (self.drop.shape, (c, s)),
+            "reengage_share": (self.reengage_share.shape, (c, s)),
+            "reengage_steps": (self.reengage_steps.shape, (s,)),
+            "open_start": (self.open_start.shape, (c, s)),
+            "target_steps": (self.target_steps.shape, (s,)),
+            "stretch": (self.stretch.shape, (s,)),
+            "priority_first": (self.priority_first.shape, (s,)),
+            "seeds": (self.seeds.shape, (c,)),
+        }
+        bad = [
+            f"{k} has shape {got}, expected {want}"
+            for k, (got, want) in checks.items()
+            if got != want
+        ]
+        if self.waiting_start.shape[:3] != (c, s, 2):
+            bad.append(
+                f"waiting_start has shape {self.waiting_start.shape}, expected ({c}, {s}, 2, K)"
+            )
+        if bad:
+            raise ValueError("flow inputs do not fit together: " + "; ".join(bad))
+
+
+@dataclass(frozen=True)
+class FlowOutputs:
+    """Per chain, service and step (C, S, T), float32.
+
+    ``mean_wait_steps`` and ``p90_wait_steps`` are NaN in a step with no starts.
+    """
+
+    referrals: F32
+    starts: F32
+    waiting: F32
+    open_cases: F32
+    drop_outs: F32
+    completions: F32
+    mean_wait_steps: F32
+    within_target_share: F32
+    p90_wait_steps: F32
+
+
+def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
+    """Run every chain for ``T`` steps and return the recorded flows and stocks."""
+    out = _kernel(
+        np.ascontiguousarray(inputs.arrivals, dtype=np.float64),
+        np.ascontiguousarray(inputs.slots, dtype=np.float64),
+        np.ascontiguousarray(inputs.hazard, dtype=np.float64),
+        np.ascontiguousarray(inputs.n_phases, dtype=np.int64),
+        np.ascontiguousarray(inputs.drop, dtype=np.float64),
+        np.ascontiguousarray(inputs.reengage_share, dtype=np.float64),
+        np.ascontiguousarray(inputs.reengage_steps, dtype=np.int64),
+        np.ascontiguousarray(inputs.waiting_start, dtype=np.float64),
+        np.ascontiguousarray(inputs.open_start, dtype=np.float64),
+        np.ascontiguousarray(inputs.target_steps, dtype=np.int64),
+        np.ascontiguousarray(inputs.stretch, dtype=np.bool_),
+        np.ascontiguousarray(inputs.priority_first, dtype=np.bool_),
+        np.ascontiguousarray(inputs.seeds, dtype=np.int64),
+        stochastic,
+    )
+    starts = out[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_wait = np.where(starts > 0, out[6] / starts, np.nan).astype(np.float32)
+        within = np.where(starts > 0, out[7] / starts, np.nan).astype(np.float32)
+    p90 = np.where(starts > 0, out[8], np.nan).astype(np.float32)
+    return FlowOutputs(
+        referrals=out[0],
+        starts=starts,
+        waiting=out[2],
+        open_cases=out[3],
+        drop_outs=out[4],
+        completions=out[5],
+        mean_wait_steps=mean_wait,
+        within_target_share=within,
+        p90_wait_steps=p90,
+    )
+
+
+@nb.njit(cache=True, inline="always")
+def _binom(state: NDArray[np.uint64], n: float, p: float, stochastic: bool) -> float:
+    if p <= 0.0 or n <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return n
+    if not stochastic:
+        return n * p
+    return _rng.binomial(state, n, p)
+
+
+@nb.njit(cache=True)
+def _drop_out(state: NDArray[np.uint64], row: F64, top: int, p: float, stochastic: bool) -> float:
+    """Remove drop-outs from one class's list; return how many left.
+
+    The total is binomial (each person waiting leaves independently with probability ``p``);
+    it is shared across the wait buckets in proportion to their size, whole people, with the
+    remainder taken from the longest waits.
+    """
+    total = 0.0
+    for k in range(top + 1):
+        total += row[k]
+    if total <= 0.0 or p <= 0.0:
+        return 0.0
+    if not stochastic:
+        for k in range(top + 1):
+            row[k] -= row[k] * p
+        return total * p
+    leaving = min(_rng.binomial(state, total, p), total)
+    if leaving <= 0.0:
+        return 0.0
+    share = leaving / total
+    left = leaving
+    for k in range(top + 1):
+        d = min(math.floor(row[k] * share), row[k])
+        row[k] -= d
+        left -= d
+    k = top
+    while left > 0.0 and k >= 0:
+        d = min(left, row[k])
+        row[k] -= d
+        left -= d
+        k -= 1
+    return leaving - left
+
+
+@nb.njit(cache=True, parallel=True)
+def _kernel(  # noqa: PLR0913 - a flat signature is what Numba compiles best
+    arrivals: F64,
+    slots: F64,
+    hazard: F64,
+    n_phases: NDArray[np.int64],
+    drop: F64,
+    reengage_share: F64,
+    reengage_steps: NDArray[np.int64],
+    waiting_start: F64,
+    open_start: F64,
+    target_steps: NDArray[np.int64],
+    stretch: NDArray[np.bool_],
+    priority_first: NDArray[np.bool_],
+    seeds: NDArray[np.int64],
+    stochastic: bool,
+) -> F32:
+    n_chains, n_services, n_steps, _ = arrivals.shape
+    n_buckets = waiting_start.shape[3]
+    out = np.zeros((len(CHANNELS), n_chains, n_services, n_steps), dtype=np.float32)
+    max_phases = max(1, int(n_phases.max()))
+    max_delay = max(1, int(reengage_steps.max()))
+    for c in nb.prange(n_chains):
+        state = np.empty(1, dtype=np.uint64)
+        state[0] = np.uint64(seeds[c])
+        wait = np.empty((2, n_buckets))
+        top = np.zeros(2, dtype=np.int64)  # wait[p, k] == 0 for every k > top[p]
+        phase = np.empty(max_phases)
+        ring = np.empty(max_delay + 1)
+        taken = np.empty(n_buckets)
+        for s in range(n_services):
+            k_ph = n_phases[s]
+            delay = reengage_steps[s]
+            wait[:, :] = waiting_start[c, s]
+            if not priority_first[s]:
+                # one first-come-first-served list: everyone is in the standard class
+                wait[1, :] += wait[0, :]
+                wait[0, :] = 0.0
+            for p in range(2):
+                top[p] = 0
+                for k in range(n_buckets):
+                    if wait[p, k] > 0.0:
+                        top[p] = k
+            phase[:] = 0.0
+            phase[:k_ph] = open_start[c, s] / k_ph
+            ring[:] = 0.0
+            for t in range(n_steps):
+                # 1. completions, last phase first so a case moves at most one phase a step
+                h = hazard[c, s, t]
+                done = 0.0
+                for j in range(k_ph - 1, -1, -1):
+                    moved = _binom(state, phase[j], h, stochastic)
+                    phase[j] -= moved
+                    if j == k_ph - 1:
+                        done += moved
+                    else:
+                        phase[j + 1] += moved
+                # 2. re-engagement after soft closure: back into the caseload without a wait
+                slot_now = t % (delay + 1)
+                phase[0] += ring[slot_now]
+                ring[slot_now] = 0.0
+                if delay > 0:
+                    ring[(t + delay) % (delay + 1)] += _binom(
+                        state, done, reengage_share[c, s], stochastic
+                    )
+                # 3. drop-out while waiting, 4. arrivals
+                dropped = 0.0
+                arrived = 0.0
+                for p in range(2):
+                    dropped += _drop_out(state, wait[p], top[p], drop[c, s], stochastic)
+                    lam = arrivals[c, s, t, p]
+                    a = _rng.poisson(state, lam) if stochastic else lam
+                    wait[p if priority_first[s] else 1, 0] += a
+                    arrived += a
+                # 5. starts: priority class first, then the longest wait first
+                open_now = 0.0
+                for j in range(k_ph):
+                    open_now += phase[j]
+                if stretch[s]:
+                    free = np.inf
+                else:
+                    free = max(np.floor(slots[c, s, t] + 1e-9) - open_now, 0.0)
+                oldest = max(top[0], top[1])
+                taken[: oldest + 1] = 0.0
+                started = 0.0
+                for p in range(2):
+                    for k in range(top[p], -1, -1):
+                        if free <= 0.0:
+                            break
+                        take = min(free, wait[p, k])
+                        if take > 0.0:
+                            wait[p, k] -= take
+                            taken[k] += take
+                            free -= take
+                            started += take
+                phase[0] += started
+                # record
+                wait_sum = 0.0
+                within = 0.0
+                p90 = 0.0
+                found = False
+                cum = 0.0
+                for k in range(oldest + 1):
+                    wait_sum += k * taken[k]
+                    if k <= target_steps[s]:
+                        within += taken[k]
+                    cum += taken[k]
+                    if not found and started > 0.0 and cum >= 0.9 * started - 1e-9:
+                        p90 = float(k)
+                        found = True
+                waiting_total = 0.0
+                for p in range(2):
+                    while top[p] > 0 and wait[p, top[p]] <= 0.0:
+                        top[p] -= 1
+                    for k in range(top[p] + 1):
+                        waiting_total += wait[p, k]
+                out[0, c, s, t] = arrived
+                out[1, c, s, t] = started
+                out[2, c, s, t] = waiting_total
+                out[3, c, s, t] = open_now + started
+                out[4, c, s, t] = dropped
+                out[5, c, s, t] = done
+                out[6, c, s, t] = wait_sum
+                out[7, c, s, t] = within
+                out[8, c, s, t] = p90
+                # 6. ageing: shift every bucket one step older; the last one accumulates
+                for p in range(2):
+                    if n_buckets == 1:
+                        continue
+                    if top[p] == n_buckets - 1:
+                        wait[p, n_buckets - 1] += wait[p, n_buckets - 2]
+                        first = n_buckets - 2
+                    else:
+                        first = top[p] + 1
+                    for k in range(first, 0, -1):
+                        wait[p, k] = wait[p, k - 1]
+                    wait[p, 0] = 0.0
+                    top[p] = min(top[p] + 1, n_buckets - 1)
+    return out

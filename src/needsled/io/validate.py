@@ -1,0 +1,415 @@
+"""Check raw tables against the schema and against each other; collect every problem.
+
+The checks run in two passes. The first checks each cell on its own (type, range, allowed
+values, intervals) and each table's columns; the second checks the tables against each other
+(codes that must exist, duplicate keys, a complete crime history). Every problem is collected
+and reported together; the caller loads nothing unless the list is empty.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from needsled.errors import Problem, column_letter
+from needsled.io.read import RawTable
+from needsled.schema import Column, Table, tables
+
+__all__ = ["cross_check", "parse_table"]
+
+GSS = re.compile(r"^[EWSNK]\d{8}$")
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+# Column names that mean a table holds records about people, which needsled never accepts.
+PERSONAL = {
+    "name",
+    "first_name",
+    "surname",
+    "last_name",
+    "dob",
+    "date_of_birth",
+    "birth_date",
+    "age",
+    "postcode",
+    "address",
+    "email",
+    "phone",
+    "telephone",
+    "nhs_number",
+    "person_id",
+    "victim_id",
+    "client_id",
+    "client_name",
+    "victim_name",
+    "crime_reference",
+    "crime_ref",
+    "case_id",
+    "case_number",
+}
+MIN_HISTORY_MONTHS = 24
+
+
+@dataclass(frozen=True)
+class _Where:
+    raw: RawTable
+    col_index: dict[str, int]
+
+    def problem(
+        self,
+        message: str,
+        fix: str,
+        row: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> Problem:
+        cell = None
+        if self.raw.sheet is not None and column in self.col_index and row is not None:
+            cell = f"{column_letter(self.col_index[column])}{row}"
+        return Problem(
+            file=self.raw.file,
+            sheet=self.raw.sheet,
+            row=row,
+            column=column,
+            value=value,
+            message=message,
+            fix=fix,
+            cell=cell,
+        )
+
+
+def _month_ok(text: str) -> bool:
+    m = MONTH.match(text)
+    return bool(m) and 1 <= int(m.group(2)) <= 12 and 1900 < int(m.group(1)) < 2200
+
+
+def _normalise_month(text: str) -> str:
+    """Accept 2024-03, 2024-03-01 (a date typed into Excel) and 202403 (the Met's layout)."""
+    if re.match(r"^\d{4}-\d{2}-\d{2}$", text):
+        return text[:7]
+    if re.match(r"^\d{6}$", text):
+        return f"{text[:4]}-{text[4:]}"
+    return text
+
+
+def _check_cell(col: Column, text: str) -> tuple[object, str | None]:
+    """Parse one cell; return (value, None) or (None, what is wrong)."""
+    if col.type == "gss":
+        return (text.upper(), None) if GSS.match(text.upper()) else (None, "is not a GSS code")
+    if col.type == "code":
+        return (text, None) if CODE.match(text) else (None, "is not a valid code")
+    if col.type == "month":
+        text = _normalise_month(text)
+        return (text, None) if _month_ok(text) else (None, "is not a month")
+    if col.type == "enum":
+        low = text.lower()
+        return (low, None) if low in col.allowed else (None, "is not an allowed value")
+    if col.type == "text":
+        return text, None
+    try:
+        value = float(text.replace(",", "").replace("£", ""))
+    except ValueError:
+        return None, "is not a number"
+    if not np.isfinite(value):
+        return None, "is not a finite number"
+    if col.type == "int" and not value.is_integer():
+        return None, "is not a whole number"
+    low = 0.0 if col.type == "share" else col.min
+    high = 1.0 if col.type == "share" else col.max
+    if (low is not None and value < low) or (high is not None and value > high):
+        return None, "is out of range"
+    return value, None
+
+
+def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
+    """Typed table with defaults filled in (``_lo``/``_hi`` columns NaN where not given)."""
+    table: Table = tables()[raw.name]
+    where = _Where(raw, {h: i for i, h in enumerate(raw.header)})
+    problems = _header_problems(table, raw, where)
+    data: dict[str, list[object]] = {}
+    for col in table.columns:
+        names = [col.name, f"{col.name}_lo", f"{col.name}_hi"] if col.interval else [col.name]
+        for name in names:
+            data[name] = _parse_column(raw, where, col, name, problems)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(len(raw.rows)))
+    frame["_row"] = [raw.first_row + i for i in range(len(raw.rows))]
+    problems += _interval_problems(table, frame, where)
+    return frame, problems
+
+
+def _header_problems(table: Table, raw: RawTable, where: _Where) -> list[Problem]:
+    problems: list[Problem] = []
+    known = set(table.all_names())
+    personal = [h for h in raw.header if h.lower() in PERSONAL]
+    if personal:
+        problems.append(
+            where.problem(
+                f"has columns that describe individual people ({', '.join(personal)}); needsled "
+                "takes counts only, never records about a person",
+                row=1,
+                fix="remove these columns and give counts per area, offence and month instead",
+            )
+        )
+    seen: set[str] = set()
+    for h in raw.header:
+        if h in seen:
+            problems.append(
+                where.problem(
+                    "is a repeated column name",
+                    row=1,
+                    column=h,
+                    fix="keep one column with this name",
+                )
+            )
+        seen.add(h)
+        if (
+            h
+            and h not in known
+            and h.lower() not in PERSONAL
+            and not h.lower().startswith(("note", "comment"))
+        ):
+            close = difflib.get_close_matches(h, known, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(
+                where.problem(
+                    "is not a column needsled knows",
+                    row=1,
+                    column=h,
+                    value=h,
+                    fix=f"{hint}rename or remove it (columns starting 'note' are kept as notes); "
+                    f"known columns: {', '.join(table.all_names())}",
+                )
+            )
+    for col in table.columns:
+        if col.required and col.name not in raw.header:
+            problems.append(
+                where.problem(
+                    f"is missing the required column '{col.name}'",
+                    row=1,
+                    fix=f"add a column '{col.name}': {col.description}",
+                )
+            )
+    if not raw.rows and raw.name not in {"pathway"}:
+        problems.append(where.problem("has no rows", fix=f"fill in the {raw.name} table"))
+    return problems
+
+
+def _parse_column(
+    raw: RawTable, where: _Where, col: Column, name: str, problems: list[Problem]
+) -> tuple[list[object], bool]:
+    idx = where.col_index.get(name)
+    is_main = name == col.name
+    default = col.default_value() if is_main else None
+    missing: object = np.nan if col.numeric else None
+    if idx is None:
+        return [default if default is not None else missing] * len(raw.rows)
+    out: list[object] = []
+    for i, row in enumerate(raw.rows):
+        text = row[idx] if idx < len(row) else ""
+        rownum = raw.first_row + i
+        if text == "":
+            if is_main and col.required:
+                problems.append(
+                    where.problem(
+                        "is empty but required",
+                        row=rownum,
+                        column=name,
+                        value="",
+                        fix=f"enter {col.rule()}: {col.description}",
+                    )
+                )
+            out.append(default if default is not None else missing)
+            continue
+        value, error = _check_cell(col, text)
+        if error:
+            problems.append(
+                where.problem(
+                    error,
+                    row=rownum,
+                    column=name,
+                    value=text,
+                    fix=f"enter {col.rule()}" + (f" ({col.unit})" if col.unit else ""),
+                )
+            )
+            out.append(missing)
+        else:
+            out.append(value)
+    return out
+
+
+def _interval_problems(table: Table, frame: pd.DataFrame, where: _Where) -> list[Problem]:
+    problems: list[Problem] = []
+    for col in table.columns:
+        if not col.interval:
+            continue
+        lo, hi, mid = frame[f"{col.name}_lo"], frame[f"{col.name}_hi"], frame[col.name]
+        one_sided = lo.isna() != hi.isna()
+        bad_order = (lo > hi) | (lo > mid) | (hi < mid)
+        for i in np.flatnonzero(one_sided.to_numpy()):
+            problems.append(
+                where.problem(
+                    "has only one end of an 80% interval",
+                    row=int(frame["_row"].iat[i]),
+                    column=f"{col.name}_lo" if lo.isna().iat[i] else f"{col.name}_hi",
+                    fix=f"give both {col.name}_lo and {col.name}_hi, or neither",
+                )
+            )
+        for i in np.flatnonzero(bad_order.to_numpy()):
+            problems.append(
+                where.problem(
+                    f"has an 80% interval [{lo.iat[i]:g}, {hi.iat[i]:g}] that does not contain "
+                    f"its value {mid.iat[i]:g}",
+                    row=int(frame["_row"].iat[i]),
+                    column=f"{col.name}_lo",
+                    value=f"{lo.iat[i]:g}",
+                    fix=f"make {col.name}_lo <= {col.name} <= {col.name}_hi",
+                )
+            )
+    return problems
+
+
+# ---------------------------------------------------------------- cross-table checks
+
+
+def cross_check(frames: dict[str, pd.DataFrame], raws: dict[str, RawTable]) -> list[Problem]:
+    """Checks between tables; only call once every table parsed without problems."""
+    wh = {n: _Where(r, {h: i for i, h in enumerate(r.header)}) for n, r in raws.items()}
+    problems: list[Problem] = []
+    keys = {
+        "areas": ["area_code"],
+        "offences": ["offence"],
+        "services": ["service"],
+        "crime": ["area_code", "offence", "month"],
+        "pathway": ["offence", "area_code"],
+        "need_mix": ["offence", "service"],
+        "staffing": ["service", "area_code"],
+    }
+    for name, cols in keys.items():
+        problems += _duplicates(frames[name], cols, wh[name])
+    refs: list[tuple[str, str, str, str]] = [
+        ("crime", "area_code", "areas", "area_code"),
+        ("crime", "offence", "offences", "offence"),
+        ("pathway", "offence", "offences", "offence"),
+        ("pathway", "area_code", "areas", "area_code"),
+        ("need_mix", "offence", "offences", "offence"),
+        ("need_mix", "service", "services", "service"),
+        ("staffing", "service", "services", "service"),
+        ("staffing", "area_code", "areas", "area_code"),
+    ]
+    for table, col, target, tcol in refs:
+        problems += _unknown_refs(frames[table], col, set(frames[target][tcol]), wh[table], target)
+    problems += _service_rules(frames["services"], wh["services"])
+    problems += _pathway_rows(frames, wh["pathway"])
+    problems += _history(frames, wh["crime"])
+    return problems
+
+
+def _duplicates(frame: pd.DataFrame, cols: list[str], where: _Where) -> list[Problem]:
+    keyed = frame[cols].astype(str)
+    dup = keyed.duplicated(keep="first").to_numpy()
+    return [
+        where.problem(
+            f"repeats the key ({', '.join(f'{c}={frame[c].iat[i]}' for c in cols)}) of an "
+            "earlier row",
+            row=int(frame["_row"].iat[i]),
+            column=cols[-1],
+            value=str(frame[cols[-1]].iat[i]),
+            fix="keep one row per " + " and ".join(cols),
+        )
+        for i in np.flatnonzero(dup)
+    ]
+
+
+def _unknown_refs(
+    frame: pd.DataFrame, col: str, known: set[object], where: _Where, target: str
+) -> list[Problem]:
+    out = []
+    for i, value in enumerate(frame[col]):
+        if value is None or value in known:
+            continue
+        close = difflib.get_close_matches(str(value), [str(k) for k in known], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        out.append(
+            where.problem(
+                f"is not in the {target} table",
+                row=int(frame["_row"].iat[i]),
+                column=col,
+                value=str(value),
+                fix=f"use a {col} listed in the {target} table{hint}, or add it to that table",
+            )
+        )
+    return out
+
+
+def _service_rules(frame: pd.DataFrame, where: _Where) -> list[Problem]:
+    out = []
+    need: dict[str, str] = {"caseload": "caseload_per_fte", "sessions": "sessions_per_fte_week"}
+    for i in range(len(frame)):
+        basis = frame["capacity_basis"].iat[i]
+        col = need["caseload"] if frame["mode"].iat[i] == "stretch" else need[basis]
+        if not frame[col].iat[i] > 0:
+            out.append(
+                where.problem(
+                    f"needs {col} (greater than 0) for a {frame['mode'].iat[i]} service on a "
+                    f"{basis} basis",
+                    row=int(frame["_row"].iat[i]),
+                    column=col,
+                    fix=f"enter {col} for service {frame['service'].iat[i]}",
+                )
+            )
+    return out
+
+
+def _pathway_rows(frames: dict[str, pd.DataFrame], where: _Where) -> list[Problem]:
+    general = set(frames["pathway"].loc[frames["pathway"]["area_code"].isna(), "offence"])
+    return [
+        where.problem(
+            f"has no row for offence {off} with a blank area_code",
+            row=None,
+            fix=f"add a pathway row for {off} with area_code left blank (the rates for every "
+            "area; defaults are used for any rate left blank)",
+        )
+        for off in frames["offences"]["offence"]
+        if off not in general
+    ]
+
+
+def _history(frames: dict[str, pd.DataFrame], where: _Where) -> list[Problem]:
+    crime = frames["crime"]
+    if crime.empty:
+        return []
+    month_no: Callable[[str], int] = lambda m: int(m[:4]) * 12 + int(m[5:]) - 1  # noqa: E731
+    months = crime["month"].map(month_no)
+    last = int(months.max())
+    out: list[Problem] = []
+    groups = crime.assign(_m=months).groupby(["area_code", "offence"], sort=True)["_m"]
+    have = {key: set(v) for key, v in groups}
+    for area in frames["areas"]["area_code"]:
+        for off in frames["offences"]["offence"]:
+            got = have.get((area, off), set())
+            first = min(got) if got else last + 1
+            gaps = [m for m in range(first, last + 1) if m not in got]
+            label = lambda m: f"{m // 12}-{m % 12 + 1:02d}"  # noqa: E731
+            if len(got) < MIN_HISTORY_MONTHS:
+                out.append(
+                    where.problem(
+                        f"has {len(got)} months of history for {area} / {off}; forecasting needs "
+                        f"at least {MIN_HISTORY_MONTHS}",
+                        fix="add monthly counts up to "
+                        f"{label(last)} (write 0 for a month with no crimes)",
+                    )
+                )
+            elif gaps:
+                shown = ", ".join(label(m) for m in gaps[:6]) + (" ..." if len(gaps) > 6 else "")
+                out.append(
+                    where.problem(
+                        f"is missing {len(gaps)} month(s) for {area} / {off}: {shown}",
+                        fix="add a row for each missing month (0 if no crimes were recorded); every "
+                        "series must run without gaps to the last month, " + label(last),
+                    )
+                )
+    return out

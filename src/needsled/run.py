@@ -1,0 +1,349 @@
+"""Run a model: forecast, draw parameters, simulate every scenario, return metrics.
+
+Pure core: no files, no printing. Work is split into independent chunks (one scenario x a set
+of areas) through :func:`run_chunk`, which takes and returns plain arrays, so a distributed
+executor can take chunks later; each chain's random stream depends only on the seed, the area
+and the replicate, so results do not depend on the chunking (and scenarios share random
+numbers, which sharpens the comparison between them).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from needsled import queueing
+from needsled.demand import (
+    Draws,
+    LeverSizes,
+    draw_parameters,
+    lever_sizes,
+    point_parameters,
+    referrals,
+    waterfall,
+)
+from needsled.flow import FlowInputs, simulate
+from needsled.forecast import DEFAULT_METHOD, forecast
+from needsled.model import Model
+from needsled.scenarios import Scenario, month_index
+
+__all__ = ["METRICS", "RunResult", "ScenarioResult", "run", "run_chunk"]
+
+F64 = NDArray[np.float64]
+F32 = NDArray[np.float32]
+WEEKS_PER_MONTH = 52.0 / 12.0
+TIME_TO_TARGET_WEEKS = 26.0  # NHS-R default for relief capacity
+
+METRICS = (
+    "referrals", "starts", "waiting", "open_cases", "drop_outs", "completions",
+    "mean_wait_weeks", "p90_wait_weeks", "within_target_share", "utilisation",
+    "caseload_per_fte", "places", "capacity", "fte", "fte_needed", "fte_shortfall",
+    "cost_shortfall",
+)
+SUMMED = ("referrals", "starts", "waiting", "open_cases", "drop_outs", "completions", "places",
+          "capacity", "fte", "fte_needed", "fte_shortfall", "cost_shortfall")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """Metrics for one scenario.
+
+    ``metrics[m]``: (R, A + 1, S, T) float32, replicates; the last area is all areas together.
+    ``deterministic[m]``: (A + 1, S, T), the deterministic baseline run.
+    ``waterfall``: (L, A, S) referrals each lever added over the horizon.
+    ``capacity_per_week`` and ``demand_per_week``: (A, S, T), deterministic run, for the
+    analytic queueing layer.
+    """
+
+    scenario: Scenario
+    metrics: dict[str, F32]
+    deterministic: dict[str, F64]
+    waterfall: F64
+    demand_per_week: F64
+    capacity_per_week: F64
+    places: F64
+    duration_weeks: F64
+
+
+@dataclass(frozen=True)
+class RunResult:
+    model: Model
+    replicates: int
+    seed: int
+    months: tuple[str, ...]
+    scenarios: tuple[ScenarioResult, ...]
+    forecast_method: str
+    forecast_notes: tuple[str, ...]
+    crime_mean: F64  # (A, O, T)
+    crime_lo80: F64
+    crime_hi80: F64
+
+
+def run(
+    model: Model,
+    scenarios: Sequence[str] | None = None,
+    replicates: int = 500,
+    seed: int = 20240401,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Simulate the named scenarios (all of the model's by default)."""
+    if replicates < 1:
+        raise ValueError(f"replicates must be at least 1, not {replicates}")
+    chosen = [model.scenario(n) for n in scenarios] if scenarios else list(model.scenarios)
+    horizon = model.settings.horizon_months
+    history = _history_before_start(model)
+    n_a, n_o = history.shape[:2]
+    method = model.settings.forecast_method or DEFAULT_METHOD
+    groups = np.tile(np.arange(n_o), n_a)
+    fc = forecast(history.reshape(n_a * n_o, -1), horizon, replicates,
+                  np.random.default_rng([seed, 1]), method=method, groups=groups)
+    paths = fc.paths.reshape(replicates, n_a, n_o, horizon)
+    crime_mean = fc.mean.reshape(n_a, n_o, horizon)
+    draws = draw_parameters(model, replicates, np.random.default_rng([seed, 2]))
+    results = []
+    for k, sc in enumerate(chosen):
+        if progress:
+            progress(sc.name, k, len(chosen))
+        sizes = lever_sizes(sc, replicates, np.random.default_rng([seed, 3, _key(sc.name)]))
+        results.append(_scenario(model, sc, paths, crime_mean, draws, sizes, seed))
+    if progress:
+        progress("done", len(chosen), len(chosen))
+    return RunResult(model, replicates, seed, model.months, tuple(results), fc.method,
+                     fc.notes, crime_mean, fc.lo80.reshape(crime_mean.shape),
+                     fc.hi80.reshape(crime_mean.shape))
+
+
+def _key(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def _history_before_start(model: Model) -> F64:
+    """History up to the month before the first projected month."""
+    cut = month_index(model.history_end) - (model.first_month - 1)
+    if cut <= 0:
+        return model.crime_history
+    return model.crime_history[..., : model.crime_history.shape[-1] - cut]
+
+
+def _scenario(model: Model, sc: Scenario, paths: F64, crime_mean: F64, draws: Draws,
+              sizes: LeverSizes, seed: int) -> ScenarioResult:
+    arrivals = referrals(model, paths, draws, sc, sizes)
+    metrics = run_chunk(model, sc, arrivals, draws, sizes, seed, stochastic=True)
+    point, psizes = point_parameters(model), lever_sizes(sc, 1, None)
+    det_arr = referrals(model, crime_mean[None], point, sc, psizes)
+    det = run_chunk(model, sc, det_arr, point, psizes, seed, stochastic=False)
+    cap = _capacity(model, sc, point, psizes)
+    places = cap.slots[0]
+    return ScenarioResult(
+        scenario=sc, metrics=metrics,
+        deterministic={k: v[0].astype(np.float64) for k, v in det.items()},
+        waterfall=waterfall(model, crime_mean, sc),
+        demand_per_week=det_arr[0].sum(axis=-1) / WEEKS_PER_MONTH,
+        capacity_per_week=places / cap.duration_weeks[0][None],
+        places=places, duration_weeks=cap.duration_weeks[0],
+    )
+
+
+@dataclass(frozen=True)
+class _Capacity:
+    fte: F64  # (R, A, S, T)
+    slots: F64  # (R, A, S, T)
+    duration_weeks: F64  # (R, S, T)
+    cost_per_fte: F64  # (R, S, T)
+
+
+def _capacity(model: Model, sc: Scenario, draws: Draws, sizes: LeverSizes) -> _Capacity:
+    n_r = draws.n
+    months = np.arange(model.first_month, model.first_month + model.settings.horizon_months)
+    n_t = len(months)
+    st = model.staffing
+    fte = np.broadcast_to(st.fte[None, :, :, None], (n_r, *st.fte.shape, n_t)).copy()
+    dur = np.broadcast_to(draws.duration_weeks[..., None], (n_r, len(model.services), n_t))
+    cost = np.broadcast_to(draws.cost_per_fte[..., None], dur.shape)
+    dur, cost = dur.copy(), cost.copy()
+    svc = np.array(model.services.codes)
+    for i, lever in enumerate(sc.levers):
+        w = lever.profile_weights(months, model.first_month)
+        s_on = np.array([lever.services is None or s in lever.services for s in svc], float)
+        a_on = np.array([lever.areas is None or a in lever.areas for a in model.area_codes],
+                        float)
+        size = sizes.sizes[i]
+        if lever.lever == "fte":
+            reach = a_on[None, :, None, None] * s_on[None, None, :, None] * w
+            rel = size if lever.change is not None else np.zeros(n_r)
+            fte *= 1.0 + rel[:, None, None, None] * reach
+            if lever.add is not None:
+                add = size if lever.change is None else np.full(n_r, lever.add)
+                fte += add[:, None, None, None] * reach * st.served[None, :, :, None]
+        elif lever.lever in ("support_duration", "cost_per_fte"):
+            target = dur if lever.lever == "support_duration" else cost
+            target *= 1.0 + size[:, None, None] * (s_on[None, :, None] * w[None, None, :])
+    fte = np.maximum(fte, 0.0)
+    slots = fte * model.services.places_per_fte[None, None, :, None]
+    return _Capacity(fte, slots, np.maximum(dur, 1e-6), cost)
+
+
+def n_phases(duration_steps: F64, cv: F64) -> NDArray[np.int64]:
+    """Erlang phases for each service: about ``1/cv^2``, but no more than the mean in steps.
+
+    More phases than whole steps in the mean would need a phase to last under one step, which
+    a discrete step cannot hold, so the spread is then as narrow as the step allows.
+    """
+    wanted = np.where(cv > 0, np.round(1.0 / np.maximum(cv, 1e-3) ** 2), 10_000)
+    return np.maximum(1, np.minimum(wanted, np.floor(duration_steps))).astype(np.int64)
+
+
+def run_chunk(model: Model, sc: Scenario, arrivals: F64, draws: Draws, sizes: LeverSizes,
+              seed: int, *, stochastic: bool, areas: Sequence[int] | None = None,
+              ) -> dict[str, F32]:
+    """Simulate one scenario for some areas; metrics (R, A_chunk + 1, S, T) float32.
+
+    ``arrivals`` is (R, A, S, T, 2) from :func:`needsled.demand.referrals`. The extra last
+    area is the chunk's areas together.
+    """
+    ai = np.arange(arrivals.shape[1]) if areas is None else np.asarray(areas)
+    cap = _capacity(model, sc, draws, sizes)
+    sv, st = model.services, model.staffing
+    step_weeks = WEEKS_PER_MONTH if model.settings.step == "month" else 1.0
+    if model.settings.step != "month":
+        raise ValueError("the run layer projects by month; use the flow engine directly for a "
+                         "weekly step (needsled.flow.simulate)")
+    n_r, n_s, n_t = draws.n, len(sv), arrivals.shape[3]
+    n_c = len(ai) * n_r
+    k = max(2, int(round(model.settings.wait_buckets_months * WEEKS_PER_MONTH / step_weeks)) + 1)
+    base_steps = sv.duration_weeks.value / step_weeks
+    phases = n_phases(base_steps, sv.duration_cv)
+    hazard = np.minimum(1.0, phases[None, :, None] / (cap.duration_weeks / step_weeks))
+    drop = 1.0 - (1.0 - draws.drop_out_per_month) ** (step_weeks / WEEKS_PER_MONTH)
+
+    def chains(x: F64) -> F64:  # (R, A, ...) -> (A_chunk * R, ...)
+        x = x[:, ai]
+        return np.moveaxis(x, 1, 0).reshape(n_c, *x.shape[2:])
+
+    def per_chain(x: F64) -> F64:  # (R, ...) -> repeated for each area
+        return np.broadcast_to(x[None], (len(ai), *x.shape)).reshape(n_c, *x.shape[1:])
+
+    prio0 = arrivals[:, :, :, 0, 0].sum(0) / np.maximum(arrivals[:, :, :, 0, :].sum((0, 3)),
+                                                         1e-12)
+    wait0 = _waiting_start(st.waiting_start, st.waiting_start_mean_weeks / step_weeks, prio0, k)
+    inputs = FlowInputs(
+        arrivals=chains(arrivals), slots=chains(cap.slots),
+        hazard=per_chain(hazard), n_phases=phases, drop=per_chain(drop),
+        reengage_share=per_chain(draws.reengage_share),
+        reengage_steps=np.maximum(1, np.round(sv.reengage_after_weeks / step_weeks)).astype(
+            np.int64),
+        waiting_start=chains(np.broadcast_to(wait0[None], (n_r, *wait0.shape))),
+        open_start=chains(np.broadcast_to(st.open_start[None], (n_r, *st.open_start.shape))),
+        target_steps=np.floor(sv.target_wait_weeks / step_weeks + 1e-9).astype(np.int64),
+        stretch=sv.stretch, priority_first=sv.priority_first,
+        seeds=_chain_seeds(seed, ai, n_r),
+    )
+    out = simulate(inputs, stochastic=stochastic)
+
+    def back(x: F32) -> F32:  # (A_chunk * R, S, T) -> (R, A_chunk, S, T)
+        return np.moveaxis(x.reshape(len(ai), n_r, n_s, n_t), 0, 1)
+
+    m: dict[str, F32] = {
+        "referrals": back(out.referrals), "starts": back(out.starts),
+        "waiting": back(out.waiting), "open_cases": back(out.open_cases),
+        "drop_outs": back(out.drop_outs), "completions": back(out.completions),
+        "mean_wait_weeks": back(out.mean_wait_steps) * np.float32(step_weeks),
+        "p90_wait_weeks": back(out.p90_wait_steps) * np.float32(step_weeks),
+        "within_target_share": back(out.within_target_share),
+    }
+    fte = cap.fte[:, ai]
+    _derived(m, fte, cap.slots[:, ai], arrivals[:, ai].sum(-1) / step_weeks, cap, model)
+    return _with_total(m, st.served[ai])
+
+
+def _waiting_start(count: F64, mean_steps: F64, prio_share: F64, k: int) -> F64:
+    """Starting list (A, S, 2, K) in whole people: spread evenly over waits of 0 to twice the
+    average wait (so the average is as given), split between the classes by priority share."""
+    n_a, n_s = count.shape
+    out = np.zeros((n_a, n_s, 2, k))
+    for a in range(n_a):
+        for s in range(n_s):
+            total = int(round(count[a, s]))
+            if total <= 0:
+                continue
+            span = min(k, int(round(2 * mean_steps[a, s])) + 1)
+            spread = np.full(span, total // span)
+            spread[: total % span] += 1
+            prio = np.round(spread * prio_share[a, s])
+            out[a, s, 0, :span] = prio
+            out[a, s, 1, :span] = spread - prio
+    return out
+
+
+def _chain_seeds(seed: int, areas: NDArray[np.int64], n_r: int) -> NDArray[np.int64]:
+    rows = [np.random.SeedSequence([seed, 4, int(a)]).generate_state(n_r, np.uint64)
+            for a in areas]
+    return (np.concatenate(rows) >> np.uint64(1)).astype(np.int64)
+
+
+def _derived(m: dict[str, F32], fte: F64, slots: F64, demand_week: F64, cap: _Capacity,
+             model: Model) -> None:
+    """FTE needed to meet the target wait, and the shortfall in FTE and money.
+
+    Queue services: the capacity (starts a week) needed is the larger of the NHS-R target
+    capacity (Kingman form, cv 1) and the relief capacity that brings today's list to its
+    target size in 26 weeks; FTE = capacity / (places per FTE / support weeks). Stretch
+    services: FTE = open cases / safe caseload per FTE.
+    """
+    sv = model.services
+    tw = sv.target_wait_weeks[None, None, :, None]
+    dur = cap.duration_weeks[:, None]
+    per_fte_week = sv.places_per_fte[None, None, :, None] / dur
+    target = queueing.target_capacity(demand_week, tw)
+    relief = queueing.relief_capacity(demand_week, m["waiting"],
+                                      queueing.target_queue_size(demand_week, tw),
+                                      TIME_TO_TARGET_WEEKS)
+    queue_fte = np.maximum(target, relief) / per_fte_week
+    stretch_fte = m["open_cases"] / sv.places_per_fte[None, None, :, None]
+    needed = np.where(sv.stretch[None, None, :, None], stretch_fte, queue_fte)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m["utilisation"] = np.where(slots > 0, m["open_cases"] / slots, np.nan).astype(np.float32)
+        m["caseload_per_fte"] = np.where(fte > 0, m["open_cases"] / fte, np.nan).astype(
+            np.float32)
+    m["fte"] = fte.astype(np.float32)
+    m["places"] = slots.astype(np.float32)
+    m["capacity"] = (slots / dur * WEEKS_PER_MONTH).astype(np.float32)
+    m["fte_needed"] = needed.astype(np.float32)
+    short = np.maximum(needed - fte, 0.0)
+    m["fte_shortfall"] = short.astype(np.float32)
+    m["cost_shortfall"] = (short * cap.cost_per_fte[:, None]).astype(np.float32)
+    for key in ("waiting", "mean_wait_weeks", "p90_wait_weeks"):
+        m[key] = np.where(sv.stretch[None, None, :, None], np.float32(0), m[key]).astype(
+            np.float32)
+
+
+def _with_total(m: dict[str, F32], served: NDArray[np.bool_]) -> dict[str, F32]:
+    """Append 'all areas' (sums, or starts-weighted waits); NaN where a service is absent."""
+    mask = served[None, :, :, None]
+    out: dict[str, F32] = {}
+    starts = np.where(mask, m["starts"], 0)
+    total_starts = starts.sum(1, keepdims=True)
+    for key, x in m.items():
+        x = np.where(mask, x, np.float32(np.nan))
+        if key in SUMMED:
+            tot = np.nansum(x, axis=1, keepdims=True)
+        elif key in ("mean_wait_weeks", "within_target_share"):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                tot = np.nansum(x * starts, axis=1, keepdims=True) / total_starts
+        elif key in ("utilisation", "caseload_per_fte"):
+            denom = m["places"] if key == "utilisation" else m["fte"]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                tot = (np.where(mask, m["open_cases"], 0).sum(1, keepdims=True)
+                       / np.where(mask, denom, 0).sum(1, keepdims=True))
+        else:  # a 90th percentile cannot be pooled from the areas' 90th percentiles
+            tot = np.full_like(x[:, :1], np.nan)
+        out[key] = np.concatenate([x, tot.astype(np.float32)], axis=1)
+    served_any = served.any(0)[None, None, :, None]
+    for key in out:
+        out[key][:, -1:] = np.where(served_any, out[key][:, -1:], np.nan)
+    return out
