@@ -1,3 +1,15 @@
-"""needsled: demand and capacity modelling for victims' services."""
+"""needsled: demand and capacity modelling for victims' services.
+
+Three lines in a notebook::
+
+    import needsled
+    run = needsled.run(needsled.example(), replicates=200)
+    run.plot.waiting_list()
+"""
 
 __version__ = "0.1.0"
+
+from needsled.api import Run, example, load, run  # noqa: E402
+from needsled.errors import InputError, Problem  # noqa: E402
+
+__all__ = ["InputError", "Problem", "Run", "__version__", "example", "load", "run"]

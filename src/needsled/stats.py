@@ -19,7 +19,12 @@ def summarise(x: NDArray[np.float32] | NDArray[np.float64]) -> NDArray[np.float6
     gives NaN.
     """
     flat = np.ascontiguousarray(x.reshape(x.shape[0], -1), dtype=np.float32)
-    out = _kernel(flat.T.copy())
+    if not np.isnan(flat).any():  # NumPy's partition-based percentiles are fastest here
+        out = np.empty((4, flat.shape[1]))
+        out[0] = flat.mean(axis=0, dtype=np.float64)
+        out[1:] = np.percentile(flat, [10.0, 50.0, 90.0], axis=0)
+    else:
+        out = _kernel(flat.T.copy())
     return out.reshape((4, *x.shape[1:]))
 
 

@@ -124,7 +124,7 @@ def reference_markdown() -> str:
         "# Input reference",
         "",
         "Generated from `src/needsled/schema/tables.csv` by",
-        "`needsled schema --markdown`; do not edit by hand.",
+        "`needsled schema`; do not edit by hand.",
         "",
     ]
     for table in tables().values():

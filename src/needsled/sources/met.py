@@ -34,6 +34,10 @@ Layout and quirks (see ``shared/data/README.md`` §1) and how each is handled:
   table is therefore completed with zeros for every area in the month's release × every
   known category, so each borough × category series is continuous.
 
+* **Renamed categories are not merged.** In the new recent file ``BURGLARY IN A DWELLING``
+  stops in 2024-02 and ``BURGLARY - RESIDENTIAL`` starts (a definition change, not only a
+  name), and ``NFIB FRAUD`` appears; each stays its own series, so add them up on purpose.
+
 ``month`` is a pandas ``Period[M]`` column throughout (sorts and does arithmetic correctly,
 unlike ``'YYYY-MM'`` strings).
 """

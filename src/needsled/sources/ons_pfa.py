@@ -163,15 +163,14 @@ def _parse_dates(text: pd.Series, fixes: Mapping[str, str], problems: list[Probl
     fixed = text.map(lambda t: fixes.get(t, t))
     unique = pd.Series(pd.unique(fixed))
     parsed = pd.to_datetime(unique, format="%d-%m-%Y", errors="coerce")
-    bad = parsed.isna() | ~parsed.dt.is_month_end.fillna(False).astype(bool)
-    for value in unique[bad.to_numpy()]:
-        row = int(np.flatnonzero((fixed == value).to_numpy())[0]) + 2
-        what = (
-            "not a dd-mm-yyyy date"
-            if pd.isna(pd.to_datetime(value, format="%d-%m-%Y", errors="coerce"))
-            else "not the last day of a month (a rolling year ends on a month end)"
-        )
-        problems.append(Problem(what, row, column, str(value)))
+    not_date = parsed.isna().to_numpy()
+    not_month_end = ~not_date & ~parsed.dt.is_month_end.fillna(False).to_numpy(dtype=bool)
+    for value, invalid in zip(
+        unique[not_date | not_month_end], not_date[not_date | not_month_end], strict=True
+    ):
+        i = int(np.flatnonzero((fixed == value).to_numpy())[0])
+        what = "not a dd-mm-yyyy date" if invalid else "not the last day of a month"
+        problems.append(Problem(what, i + 2, column, str(text.iat[i])))
     return fixed.map(dict(zip(unique, parsed, strict=True)))
 
 

@@ -1,0 +1,141 @@
+"""Benchmark and evidence for needsled.forecast.
+
+    python benchmarks/bench_forecast.py              # timing: 64 series x 1000 paths x 60 months
+    python benchmarks/bench_forecast.py --evidence   # rolling-origin backtests on Met data (~3 min)
+    python benchmarks/bench_forecast.py --evidence --with-ets   # + per-series ETS (~20 min more)
+
+The evidence mode prints the tables in docs/forecasting.md. It needs the shared data folder
+(default /work/shared/data, or --data PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from needsled.forecast import DEFAULT_METHOD, backtest, forecast
+
+OFFENCES = ("RAPE", "OTHER SEXUAL OFFENCES")
+NOT_BOROUGHS = ("Unknown", "London Heathrow and London City Airports")
+COVID = (201904, 202203)  # origins whose held-out year or the year before touch 2020-03..2021-03
+
+
+def synthetic(rng: np.random.Generator, k: int = 64, n: int = 120) -> np.ndarray:
+    """k Poisson series with seasonality and a drifting level (two groups of 32 here)."""
+    t = np.arange(n)
+    season = 0.2 * np.sin(2 * np.pi * t / 12)
+    level = np.log(rng.uniform(10, 80, size=(k, 1))) + 0.01 * rng.standard_normal((1, n)).cumsum(1)
+    return rng.poisson(np.exp(level + season)).astype(float)
+
+
+def bench(repeats: int, with_ets: bool) -> None:
+    y = synthetic(np.random.default_rng(0))
+    groups = np.repeat([0, 1], 32)
+    methods = ["seasonal_naive", "mean", "pooled_ets"] + (["ets"] if with_ets else [])
+    print(f"forecast(): {y.shape[0]} series, 1000 paths, 60-month horizon, {y.shape[1]} months")
+    for method in methods:
+        times = []
+        for r in range(repeats if method != "ets" else 1):
+            t0 = time.perf_counter()
+            fc = forecast(y, 60, 1000, np.random.default_rng(r), method=method, groups=groups)
+            times.append(time.perf_counter() - t0)
+        print(
+            f"  {method:15s} median {statistics.median(times):6.2f} s  min {min(times):6.2f} s"
+            f"  paths {fc.paths.shape} {fc.paths.nbytes / 1e6:.0f} MB"
+        )
+
+
+def read_met(data: Path, offence: str, all_rows: bool = False) -> pd.DataFrame:
+    """Borough x month counts from the newformat pair (the recent file wins on overlap).
+
+    Stand-in until needsled.sources.met.read_met_borough_crime is available.
+    """
+    folder = data / "london_mps_borough"
+    hist = pd.read_csv(folder / "MPS_Borough_Level_Crime_Historical_newformat_201004-202302.csv")
+    recent = pd.read_csv(folder / "MPS_Borough_Level_Crime_recent24m_newformat_202303-202502.csv")
+    parts = []
+    for df, skip in ((hist, set(recent.columns[3:])), (recent, set())):
+        df = df[df["MinorText"] == offence]
+        if not all_rows:
+            df = df[~df["BoroughName"].isin(NOT_BOROUGHS)]
+        months = [c for c in df.columns[3:] if c not in skip]
+        parts.append(df.groupby("BoroughName")[months].sum())
+    wide = pd.concat(parts, axis=1).fillna(0.0)
+    wide.columns = [int(c) for c in wide.columns]
+    return wide
+
+
+def summarise(bt: pd.DataFrame, title: str) -> None:
+    print(f"\n### {title}: {bt['origin'].nunique()} origins")
+    total = bt[bt["series"] == "London total"]
+    tab = total.groupby(["offence", "method"])[["mase", "coverage80"]].mean().unstack(0)
+    print("London total (mean over origins):")
+    print(tab.round(3).to_string())
+    boroughs = bt[bt["series"] != "London total"]
+    per = boroughs.groupby(["offence", "method", "series"])["mase"].mean().unstack("method")
+    rows = []
+    for offence, g in per.groupby(level="offence"):
+        for method in g.columns:
+            cov = boroughs[(boroughs["offence"] == offence) & (boroughs["method"] == method)]
+            rows.append(
+                {
+                    "offence": offence,
+                    "method": method,
+                    "mean MASE": g[method].mean(),
+                    "beats SN (of 32)": int((g[method] < g["seasonal_naive"]).sum()),
+                    "coverage80": cov["coverage80"].mean(),
+                }
+            )
+    print("Boroughs (per-borough mean over origins, then mean over boroughs):")
+    print(pd.DataFrame(rows).round(3).to_string(index=False))
+
+
+def evidence(data: Path, with_ets: bool) -> None:
+    methods = ["seasonal_naive", "mean", DEFAULT_METHOD] + (["ets"] if with_ets else [])
+    frames = []
+    for offence in OFFENCES:
+        wide = read_met(data, offence)
+        months = list(wide.columns)
+        origins = [i for i, m in enumerate(months) if 201503 <= m <= 202403 and m % 100 % 3 == 0]
+        y = wide.to_numpy(float)
+        mps = read_met(data, offence, all_rows=True).to_numpy(float).sum(0)[None, :]
+        for name, arr, meths, series in (
+            ("London total", y.sum(0)[None, :], methods, ["London total"]),
+            ("MPS total", mps, methods, ["MPS total (incl. Unknown, airports)"]),
+            ("boroughs", y, methods, list(wide.index)),
+        ):
+            t0 = time.perf_counter()
+            bt = backtest(arr, 12, origins, meths, series_names=series, month_labels=months)
+            bt["offence"] = offence
+            frames.append(bt)
+            print(f"{offence:22s} {name:13s} {time.perf_counter() - t0:6.1f} s")
+    bt = pd.concat(frames, ignore_index=True)
+    covid = bt["origin"].between(*COVID)
+    summarise(bt, "All origins 2015-03..2024-03, quarterly")
+    summarise(bt[~covid], "Excluding COVID-affected origins 2019-04..2022-03")
+    summarise(bt[bt["origin"] >= 201903], "Last 5 years of origins, 2019-03..2024-03")
+    mps = bt[bt["series"].str.startswith("MPS")].copy()
+    mps["series"] = "London total"
+    summarise(mps, "Sensitivity: MPS total including Unknown and airports, all origins")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--evidence", action="store_true", help="run the Met backtests")
+    parser.add_argument("--with-ets", action="store_true", help="include per-series ETS")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    args = parser.parse_args()
+    if args.evidence:
+        evidence(args.data, args.with_ets)
+    else:
+        bench(args.repeats, args.with_ets)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from needsled.cli import main
+
+main()

@@ -1,0 +1,175 @@
+"""The command line: ``needsled demo``, ``run``, ``validate``, ``template``, ``example``, ...
+
+A thin layer: parse arguments, call the API, print where things are. Errors in the user's
+input are printed as a list of problems (exit code 1); they are never a traceback.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from needsled import __version__
+from needsled.errors import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Demand and capacity modelling for victims' services.")
+console = Console(stderr=True)
+out = Console()
+
+Replicates = Annotated[int, typer.Option("--replicates", "-r", min=1, max=100_000,
+                                         help="Monte Carlo replicates")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives "
+                                   "identical results")]
+NoSuppress = Annotated[bool, typer.Option(
+    "--no-suppress", help="Show observed counts under 5 (internal use only; the report "
+    "then says so on its cover)")]
+
+
+def _command() -> str:
+    return "needsled " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _fail(exc: InputError) -> typer.Exit:
+    console.print(f"[bold red]{len(exc.problems)} problem(s) in {exc.what}[/]; nothing was "
+                  "loaded or run:", highlight=False)
+    for p in exc.problems:
+        console.print(f"  - {p}", highlight=False, markup=False)
+    return typer.Exit(1)
+
+
+def _run_and_write(model_path: Path, scenarios: list[str] | None, replicates: int, seed: int,
+                   out_dir: Path, suppress: bool) -> Path:
+    from needsled.api import load, run
+    from needsled.io.outputs import write_run
+
+    try:
+        model = load(model_path)
+    except InputError as exc:
+        raise _fail(exc) from None
+    known = [s.name for s in model.scenarios]
+    unknown = [s for s in scenarios or [] if s not in known]
+    if unknown:
+        console.print(f"[red]No scenario named {', '.join(unknown)}[/]; the model has: "
+                      f"{', '.join(known)}")
+        raise typer.Exit(2)
+    chosen = scenarios or known
+    start = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("forecasting crime", total=len(chosen))
+
+        def tick(name: str, done: int, total: int) -> None:
+            label = "writing outputs" if name == "done" else f"scenario {name}"
+            bar.update(task, completed=done, total=total, description=label)
+
+        result = run(model, chosen, replicates, seed, progress=tick)
+        paths = write_run(result.result, out_dir, _command(), suppress=suppress)
+    console.print(f"Ran {len(chosen)} scenario(s) x {replicates} replicates in "
+                  f"{time.perf_counter() - start:.1f} s.")
+    return paths["report.html"]
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the example model and its "
+                                          "results")] = Path("needsled-demo"),
+    replicates: Replicates = 500,
+    seed: Seed = 20240401,
+) -> None:
+    """Run the built-in London-like example end to end and write its report."""
+    from needsled.example import write_example
+
+    model_dir = write_example(out_dir / "model")
+    console.print(f"Example model (32 London boroughs, synthetic data) written to {model_dir}")
+    report = _run_and_write(model_dir, None, replicates, seed, out_dir / "results", True)
+    out.print(f"Report: {report.resolve()}")
+    out.print(f"Tables: {report.parent.resolve()} (results.csv, summary.csv, waterfall.csv, ...)")
+
+
+@app.command("run")
+def run_cmd(
+    model: Annotated[Path, typer.Argument(help="Model folder or workbook", exists=True)],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results")],
+    scenario: Annotated[list[str] | None, typer.Option(
+        "--scenario", "-s", help="Scenario to run (repeat for several; default: all)")] = None,
+    replicates: Replicates = 500,
+    seed: Seed = 20240401,
+    no_suppress: NoSuppress = False,
+) -> None:
+    """Project demand, waiting lists and shortfalls for a model's scenarios."""
+    report = _run_and_write(model, scenario, replicates, seed, out_dir, not no_suppress)
+    out.print(f"Report: {report.resolve()}")
+
+
+@app.command()
+def validate(path: Annotated[Path, typer.Argument(help="Model folder or workbook")]) -> None:
+    """Check a model and list every problem at once (exit code 1 if there are any)."""
+    from needsled.io.load import load_model
+
+    if not path.exists():
+        console.print(f"[red]{path} does not exist[/]: give a model folder or workbook")
+        raise typer.Exit(1)
+    try:
+        model = load_model(path)
+    except InputError as exc:
+        raise _fail(exc) from None
+    out.print(f"OK: {path} has {len(model.area_codes)} areas, {len(model.offence_codes)} "
+              f"offences, {len(model.services)} services, {len(model.scenarios)} scenarios; "
+              f"crime history to {model.history_end}.")
+
+
+@app.command()
+def template(path: Annotated[Path, typer.Argument(help="Workbook to create, e.g. model.xlsx")]
+             ) -> None:
+    """Write a blank input workbook with an instructions sheet."""
+    from needsled.io.template import write_template
+
+    try:
+        write_template(path)
+    except FileExistsError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    out.print(f"Blank workbook: {path.resolve()}")
+
+
+@app.command()
+def example(folder: Annotated[Path, typer.Argument(help="Folder to write the model into")]
+            ) -> None:
+    """Write the built-in example model as CSV files to edit and run."""
+    from needsled.example import write_example
+
+    if folder.exists() and any(folder.iterdir()):
+        console.print(f"[red]{folder} is not empty[/]: choose a new folder so that no file "
+                      "of yours is overwritten")
+        raise typer.Exit(1)
+    out.print(f"Example model: {write_example(folder).resolve()}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the input reference (every table and column) as Markdown, from the schema."""
+    from needsled.schema import reference_markdown
+
+    out.print(reference_markdown(), markup=False, highlight=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The blank input workbook, generated from the schema: an instructions sheet, one sheet per
+table with its columns, notes on every header, dropdowns for allowed values and ranges for
+numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xlsxwriter
+
+from needsled.schema import Column, tables
+
+__all__ = ["write_template"]
+
+INSTRUCTIONS = [
+    "How to fill in this workbook",
+    "",
+    "1. Each sheet is one table. Keep the header row (row 1) as it is; one row per record below.",
+    "2. Hover over a header to see what the column means, its unit and what is allowed.",
+    "3. Columns ending _lo and _hi are optional 80% intervals: give both or neither.",
+    "4. Leave an optional cell blank to use the default shown in the 'columns' sheet.",
+    "5. Counts only: never enter names, dates of birth or anything about one person.",
+    "6. Put scenarios in a file scenarios.yaml beside this workbook (see the needsled docs).",
+    "7. Check the workbook with:  needsled validate model.xlsx",
+    "   Every problem is listed at once, with its sheet and cell, and how to fix it.",
+    "8. Then run it with:  needsled run model.xlsx --out results",
+]
+
+
+def _validation(col: Column) -> dict[str, object] | None:
+    if col.allowed:
+        return {"validate": "list", "source": list(col.allowed)}
+    if col.type in ("share", "float", "int"):
+        low = 0.0 if col.type == "share" else (col.min if col.min is not None else -1e300)
+        high = 1.0 if col.type == "share" else (col.max if col.max is not None else 1e300)
+        return {"validate": "integer" if col.type == "int" else "decimal",
+                "criteria": "between", "minimum": low, "maximum": high,
+                "error_title": f"{col.name}", "error_message": f"Enter {col.rule()}"}
+    return None
+
+
+def write_template(path: str | Path) -> Path:
+    """Write the blank workbook to ``path`` (refuses to overwrite an existing file)."""
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} already exists; choose a new file name so that no file "
+                              "of yours is overwritten")
+    book = xlsxwriter.Workbook(str(path))
+    bold = book.add_format({"bold": True, "font_size": 14})
+    head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    opt = book.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1})
+    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    sheet = book.add_worksheet("instructions")
+    sheet.set_column(0, 0, 110)
+    for i, line in enumerate(INSTRUCTIONS):
+        sheet.write(i, 0, line, bold if i == 0 else None)
+    ref = book.add_worksheet("columns")
+    ref_cols = ["table", "column", "required", "default", "allowed", "unit", "80% interval",
+                "meaning"]
+    for j, name in enumerate(ref_cols):
+        ref.write(0, j, name, head)
+    ref.set_column(0, 2, 16)
+    ref.set_column(3, 6, 18)
+    ref.set_column(7, 7, 90, wrap)
+    row = 1
+    for table in tables().values():
+        ws = book.add_worksheet(table.name)
+        ws.freeze_panes(1, 0)
+        for j, name in enumerate(table.all_names()):
+            col = table.column(name.removesuffix("_lo").removesuffix("_hi"))
+            is_main = name == col.name
+            ws.write(0, j, name, head if col.required and is_main else opt)
+            ws.set_column(j, j, max(12, len(name) + 2))
+            note = (f"{col.description}. Allowed: {col.rule()}."
+                    + (f" Unit: {col.unit}." if col.unit else "")
+                    + (f" Default: {col.default}." if col.default and is_main else "")
+                    + (" Required." if col.required and is_main else ""))
+            if not is_main:
+                note = f"Optional 80% interval for {col.name} ({name[-2:]} end)."
+            ws.write_comment(0, j, note, {"x_scale": 3, "y_scale": 2})
+            rule = _validation(col)
+            if rule:
+                ws.data_validation(1, j, 5000, j, rule)
+        for col in table.columns:
+            ref.write_row(row, 0, [table.name, col.name, "yes" if col.required else "no",
+                                   col.default, col.rule(), col.unit,
+                                   "yes" if col.interval else "", col.description])
+            row += 1
+    book.close()
+    return path
