@@ -137,6 +137,17 @@ def test_same_seed_same_paths_and_nonnegative(method: str) -> None:
     assert not a.paths.flags.writeable
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_all_zero_history_gives_zero_forecast_without_warnings(method: str) -> None:
+    y = np.zeros((3, 30))
+    y[2, 10] = 1.0  # one non-constant series among all-zero ones
+    fc = forecast(y, 6, 50, np.random.default_rng(0), method=method)
+    assert np.all(np.isfinite(fc.paths))
+    # the pooled shares carry a +0.5 prior, so an all-zero series gets a small positive mean
+    limit = 0.1 if method == "pooled_ets" else 0.0
+    assert np.all(fc.mean[:2] <= limit)
+
+
 def test_pooled_paths_match_their_intervals() -> None:
     y, _, _ = seasonal_panel(np.random.default_rng(7), k=8, noise=0.03)  # random-walk level
     fc = forecast(y, 24, 1000, np.random.default_rng(8))
@@ -221,7 +232,9 @@ def test_bad_arguments_rejected() -> None:
     with pytest.raises(ForecastInputError, match="groups"):
         forecast(y, 12, 10, rng, groups=["a"])
     with pytest.raises(ForecastInputError, match="origins"):
-        backtest(y, 12, origins=[10])
+        backtest(y, 6, origins=[10])
+    with pytest.raises(ForecastInputError, match="training months"):
+        backtest(y, 12)
 
 
 # --- backtest --------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ input are printed as a list of problems (exit code 1); they are never a tracebac
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -33,8 +32,9 @@ NoSuppress = Annotated[bool, typer.Option(
     "then says so on its cover)")]
 
 
-def _command() -> str:
-    return "needsled " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command(*parts: object) -> str:
+    """The command as a user would type it to repeat the run (for the manifest)."""
+    return "needsled " + " ".join(shlex.quote(str(p)) for p in parts if p is not None)
 
 
 def _fail(exc: InputError) -> typer.Exit:
@@ -46,7 +46,7 @@ def _fail(exc: InputError) -> typer.Exit:
 
 
 def _run_and_write(model_path: Path, scenarios: list[str] | None, replicates: int, seed: int,
-                   out_dir: Path, suppress: bool) -> Path:
+                   out_dir: Path, suppress: bool, command: str) -> Path:
     from needsled.api import load, run
     from needsled.io.outputs import write_run
 
@@ -71,7 +71,7 @@ def _run_and_write(model_path: Path, scenarios: list[str] | None, replicates: in
             bar.update(task, completed=done, total=total, description=label)
 
         result = run(model, chosen, replicates, seed, progress=tick)
-        paths = write_run(result.result, out_dir, _command(), suppress=suppress)
+        paths = write_run(result.result, out_dir, command, suppress=suppress)
     console.print(f"Ran {len(chosen)} scenario(s) x {replicates} replicates in "
                   f"{time.perf_counter() - start:.1f} s.")
     return paths["report.html"]
@@ -89,7 +89,9 @@ def demo(
 
     model_dir = write_example(out_dir / "model")
     console.print(f"Example model (32 London boroughs, synthetic data) written to {model_dir}")
-    report = _run_and_write(model_dir, None, replicates, seed, out_dir / "results", True)
+    report = _run_and_write(model_dir, None, replicates, seed, out_dir / "results", True,
+                            _command("demo", "--out", out_dir, "--replicates", replicates,
+                                     "--seed", seed))
     out.print(f"Report: {report.resolve()}")
     out.print(f"Tables: {report.parent.resolve()} (results.csv, summary.csv, waterfall.csv, ...)")
 
@@ -105,7 +107,10 @@ def run_cmd(
     no_suppress: NoSuppress = False,
 ) -> None:
     """Project demand, waiting lists and shortfalls for a model's scenarios."""
-    report = _run_and_write(model, scenario, replicates, seed, out_dir, not no_suppress)
+    picks = [x for name in scenario or [] for x in ("--scenario", name)]
+    command = _command("run", model, "--out", out_dir, *picks, "--replicates", replicates,
+                       "--seed", seed, "--no-suppress" if no_suppress else None)
+    report = _run_and_write(model, scenario, replicates, seed, out_dir, not no_suppress, command)
     out.print(f"Report: {report.resolve()}")
 
 
@@ -156,9 +161,10 @@ def example(folder: Annotated[Path, typer.Argument(help="Folder to write the mod
 @app.command()
 def schema() -> None:
     """Print the input reference (every table and column) as Markdown, from the schema."""
+    from needsled.scenarios import scenarios_markdown
     from needsled.schema import reference_markdown
 
-    out.print(reference_markdown(), markup=False, highlight=False)
+    typer.echo(reference_markdown() + "\n" + scenarios_markdown())
 
 
 @app.command()

@@ -221,7 +221,7 @@ def _fit_once(x: F64, spec: dict[str, Any]) -> tuple[Any, list[str]]:
         problems.append("optimiser did not converge")
     if not np.isfinite(res.llf):
         problems.append("non-finite likelihood")
-    return res, problems
+    return res, list(dict.fromkeys(problems))
 
 
 def _fit_log_ets(y: F64, horizon: int, n_sim: int, rng: np.random.Generator) -> _LogEts:
@@ -233,6 +233,9 @@ def _fit_log_ets(y: F64, horizon: int, n_sim: int, rng: np.random.Generator) -> 
     problem is recorded in ``Forecast.notes``. Any other warning is re-issued unchanged.
     """
     x = np.log1p(y)
+    if np.ptp(x) == 0:  # constant (e.g. all-zero) history: nothing to fit, no variation seen
+        flat = np.full(horizon, x[-1])
+        return _LogEts(flat, np.zeros(horizon), np.tile(flat, (n_sim, 1)), "constant history")
     res, problems = _fit_once(x, ETS_SPECS[0])
     note: str | None = None
     if problems:
@@ -283,7 +286,7 @@ def _ets_per_series(
     for i in range(k):
         fit = _fit_log_ets(y[i], horizon, n_sim, rng)
         sd = np.sqrt(fit.var)
-        mean[i] = np.expm1(fit.xhat + fit.var / 2)
+        mean[i] = np.maximum(np.expm1(fit.xhat + fit.var / 2), 0.0)
         lo[i] = np.maximum(np.expm1(fit.xhat - Z80 * sd), 0.0)
         hi[i] = np.expm1(fit.xhat + Z80 * sd)
         paths[:, i, :] = np.maximum(np.expm1(fit.sims[:n_paths]), 0.0)
@@ -308,10 +311,11 @@ def _dispersion(y: F64, total: F64) -> float:
         mu = total[t] * s
         ok = (s > 0) & (s < 1)
         ratios.append((y[ok, t] - mu[ok]) ** 2 / (mu[ok] * (1 - s[ok])))
-    if not ratios:
+    pearson = np.concatenate(ratios) if ratios else np.zeros(0)
+    if pearson.size == 0:
         return 1.0
     window = SEASON / (SEASON + 1)  # remove the noise of the 12-month neighbour share
-    return max(1.0, float(np.mean(np.concatenate(ratios))) * window)
+    return max(1.0, float(np.mean(pearson)) * window)
 
 
 def _share_drift(y: F64, phi: float) -> float:
@@ -336,7 +340,7 @@ def _pooled_group(
     n_total = np.rint(np.maximum(np.expm1(fit.sims), 0.0))  # (n_sim, horizon)
     recent = y[:, -SHARE_MONTHS:].sum(axis=1)
     share = (recent + 0.5) / (recent.sum() + 0.5 * k)
-    mean = share[:, None] * np.expm1(fit.xhat + fit.var / 2)[None, :]
+    mean = share[:, None] * np.maximum(np.expm1(fit.xhat + fit.var / 2), 0.0)[None, :]
     if k == 1:
         sims = n_total[:, None, :]
     else:
@@ -446,6 +450,10 @@ def backtest(
     y = _validate(history)
     k, n = y.shape
     last = n - int(horizon)
+    if last < MIN_MONTHS:
+        raise ForecastInputError(
+            f"{n} months cannot hold {MIN_MONTHS} training months plus a {horizon}-month test"
+        )
     if origins is None:
         origins = list(range(last, max(MIN_MONTHS, last - 60) - 1, -3))[::-1]
     bad = [o for o in origins if not MIN_MONTHS <= o <= last]

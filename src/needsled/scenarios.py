@@ -28,7 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["LEVERS", "Lever", "ScenarioFile", "Settings", "month_index", "month_label"]
+__all__ = ["LEVERS", "Lever", "ScenarioFile", "Settings", "month_index", "month_label",
+           "scenarios_markdown"]
 
 LeverName = Literal[
     "police_reports", "referral_share", "referral_model", "self_referral",
@@ -178,3 +179,20 @@ class ScenarioFile(Settings):
     @property
     def settings(self) -> Settings:
         return Settings(**{k: getattr(self, k) for k in Settings.model_fields})
+
+
+def scenarios_markdown() -> str:
+    """The reference for scenarios.yaml, generated from the models above."""
+    lines = ["# Scenarios file (`scenarios.yaml`)", "",
+             "Top-level settings, then a list `scenarios`, each with a list of `levers`.", ""]
+    for title, model in (("Settings (top level)", Settings), ("Scenario", Scenario),
+                         ("Lever", Lever)):
+        lines += [f"## {title}", "", "| key | default | meaning |", "|---|---|---|"]
+        for name, f in model.model_fields.items():
+            default = "" if f.is_required() else repr(f.default).replace("|", "/")
+            text = (f.description or "").replace("|", "/")
+            lines.append(f"| `{name}` | {default} | {text} |")
+        lines.append("")
+    lines += ["## Levers", "", "| lever | what it does |", "|---|---|"]
+    lines += [f"| `{k}` | {v} |" for k, v in LEVERS.items()]
+    return "\n".join(lines) + "\n"

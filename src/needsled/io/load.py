@@ -36,11 +36,13 @@ def load_model(path: str | Path, scenarios: str | Path | None = None) -> Model:
         frame, found = parse_table(raw)
         frames[name] = frame
         problems += found
+    # Tables that parsed cleanly are checked against each other even when the scenarios file
+    # has problems, so that every problem is reported at once.
+    if not problems:
+        problems += cross_check(frames, raws)
     yaml_path = Path(scenarios) if scenarios else scenario_file(path)
     spec, yaml_problems = load_scenarios(yaml_path)
     problems += yaml_problems
-    if not problems:
-        problems += cross_check(frames, raws)
     if not problems and spec is not None:
         problems += _lever_refs(spec, frames, str(yaml_path))
     if problems or spec is None:
@@ -55,16 +57,43 @@ def load_scenarios(path: Path | None) -> tuple[ScenarioFile | None, list[Problem
     if path is None:
         return ScenarioFile(), []
     where = str(path)
+    if not path.is_file():
+        return None, [
+            Problem(
+                file=where,
+                message="does not exist",
+                fix="give the path of an existing scenarios YAML file, or leave it out to use "
+                "scenarios.yaml beside the model",
+            )
+        ]
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except UnicodeDecodeError as exc:
+        return None, [
+            Problem(
+                file=where,
+                message=f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                fix="save the file with UTF-8 encoding (most text editors offer it on Save As)",
+            )
+        ]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
-        return None, [Problem(file=where, message=f"is not valid YAML{line} ({exc})",
-                              fix="check the indentation and colons near that line")]
+        return None, [
+            Problem(
+                file=where,
+                message=f"is not valid YAML{line} ({exc})",
+                fix="check the indentation and colons near that line",
+            )
+        ]
     if not isinstance(data, dict):
-        return None, [Problem(file=where, message="does not hold a mapping of settings",
-                              fix="start the file with 'scenarios:' (see docs/reference.md)")]
+        return None, [
+            Problem(
+                file=where,
+                message="does not hold a mapping of settings",
+                fix="start the file with 'scenarios:' (see docs/reference.md)",
+            )
+        ]
     try:
         return ScenarioFile.model_validate(data), []
     except ValidationError as exc:
@@ -88,47 +117,70 @@ def _yaml_problem(where: str, err: Any, data: Any) -> Problem:
     path = "".join(names).lstrip(".")
     value = None if isinstance(node, dict | list) else str(node)
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return Problem(file=where, column=path or None, value=value, message=msg,
-                   fix="see the scenarios reference in docs/reference.md for what is allowed")
+    return Problem(
+        file=where,
+        column=path or None,
+        value=value,
+        message=msg,
+        fix="see the scenarios reference in docs/reference.md for what is allowed",
+    )
 
 
 def _lever_refs(spec: ScenarioFile, frames: dict[str, pd.DataFrame], where: str) -> list[Problem]:
-    known = {"offences": set(frames["offences"]["offence"]),
-             "areas": set(frames["areas"]["area_code"]),
-             "services": set(frames["services"]["service"])}
-    out = []
-    for i, sc in enumerate(spec.scenarios):
-        for j, lever in enumerate(sc.levers):
-            for kind, codes in known.items():
-                for code in getattr(lever, kind) or ():
-                    if code not in codes:
-                        out.append(Problem(
-                            file=where, column=f"scenarios[{i}: {sc.name}].levers[{j}].{kind}",
-                            value=code, message=f"is not in the {kind} table",
-                            fix=f"use one of: {', '.join(sorted(codes))}"))
+    known = {
+        "offences": set(frames["offences"]["offence"]),
+        "areas": set(frames["areas"]["area_code"]),
+        "services": set(frames["services"]["service"]),
+    }
+    out = [
+        Problem(
+            file=where,
+            column=f"scenarios[{i}: {sc.name}].levers[{j}].{kind}",
+            value=code,
+            message=f"is not in the {kind} table",
+            fix=f"use one of: {', '.join(sorted(codes))}",
+        )
+        for i, sc in enumerate(spec.scenarios)
+        for j, lever in enumerate(sc.levers)
+        for kind, codes in known.items()
+        for code in getattr(lever, kind) or ()
+        if code not in codes
+    ]
     if spec.start and not frames["crime"].empty:
         last = frames["crime"]["month"].max()
         if month_index(spec.start) > month_index(last) + 1:
-            out.append(Problem(file=where, column="start", value=spec.start,
-                               message=f"leaves a gap after the last month of history ({last})",
-                               fix=f"set start to {month_label(month_index(last) + 1)} or "
-                                   "earlier, or add the missing history"))
+            out.append(
+                Problem(
+                    file=where,
+                    column="start",
+                    value=spec.start,
+                    message=f"leaves a gap after the last month of history ({last})",
+                    fix=f"set start to {month_label(month_index(last) + 1)} or "
+                    "earlier, or add the missing history",
+                )
+            )
     return out
 
 
 def _uncertain(frame: pd.DataFrame, col: str) -> Uncertain:
-    c = tables()[_table_of(col, frame)].column(col)
+    c = tables()[_table_of(frame)].column(col)
     upper = 1.0 if c.type == "share" else (c.max if c.max is not None else np.inf)
-    return Uncertain(frame[col].to_numpy(np.float64), frame[f"{col}_lo"].to_numpy(np.float64),
-                     frame[f"{col}_hi"].to_numpy(np.float64), c.min or 0.0, upper)
+    return Uncertain(
+        frame[col].to_numpy(np.float64),
+        frame[f"{col}_lo"].to_numpy(np.float64),
+        frame[f"{col}_hi"].to_numpy(np.float64),
+        c.min or 0.0,
+        upper,
+    )
 
 
-def _table_of(col: str, frame: pd.DataFrame) -> str:
+def _table_of(frame: pd.DataFrame) -> str:
     return str(frame.attrs["table"])
 
 
-def _build(name: str, frames: dict[str, pd.DataFrame], spec: ScenarioFile,
-           provenance: dict[str, str]) -> Model:
+def _build(
+    name: str, frames: dict[str, pd.DataFrame], spec: ScenarioFile, provenance: dict[str, str]
+) -> Model:
     for tname, frame in frames.items():
         frame.attrs["table"] = tname
     areas, offences = frames["areas"], frames["offences"]
@@ -144,12 +196,16 @@ def _build(name: str, frames: dict[str, pd.DataFrame], spec: ScenarioFile,
     for row in mix.itertuples(index=False):
         for arr, col in zip(mix_arrays, ("share", "share_lo", "share_hi"), strict=True):
             arr[o_idx[row.offence], s_idx[row.service]] = getattr(row, col)
-    need_mix = Uncertain(*mix_arrays, 0.0, 1.0)
+    need_mix = Uncertain(mix_arrays[0], mix_arrays[1], mix_arrays[2], 0.0, 1.0)
     sessions = services["capacity_basis"].eq("sessions") & services["mode"].ne("stretch")
-    places = np.where(sessions, services["sessions_per_fte_week"]
-                      / services["sessions_per_client_week"], services["caseload_per_fte"])
+    places = np.where(
+        sessions,
+        services["sessions_per_fte_week"] / services["sessions_per_client_week"],
+        services["caseload_per_fte"],
+    )
     svc = Services(
-        codes=tuple(services["service"]), names=tuple(services["service_name"]),
+        codes=tuple(services["service"]),
+        names=tuple(services["service_name"]),
         types=tuple("" if t is None else t for t in services["service_type"]),
         stretch=services["mode"].eq("stretch").to_numpy(),
         places_per_fte=np.asarray(places, dtype=np.float64),
@@ -163,21 +219,37 @@ def _build(name: str, frames: dict[str, pd.DataFrame], spec: ScenarioFile,
         reengage_after_weeks=services["reengage_after_weeks"].to_numpy(np.float64),
     )
     return Model(
-        name=name, area_codes=tuple(areas["area_code"]), area_names=tuple(areas["area_name"]),
+        name=name,
+        area_codes=tuple(areas["area_code"]),
+        area_names=tuple(areas["area_name"]),
         adult_population=areas["adult_population"].to_numpy(np.float64),
-        offence_codes=tuple(offences["offence"]), offence_names=tuple(offences["offence_name"]),
-        crime_history=history, history_end=end, pathway=pathway, need_mix=need_mix,
-        services=svc, staffing=_staffing(staffing, a_idx, s_idx), scenarios=spec.scenarios,
-        settings=spec.settings, provenance=provenance, assumptions=_assumptions(frames),
+        offence_codes=tuple(offences["offence"]),
+        offence_names=tuple(offences["offence_name"]),
+        crime_history=history,
+        history_end=end,
+        pathway=pathway,
+        need_mix=need_mix,
+        services=svc,
+        staffing=_staffing(staffing, a_idx, s_idx),
+        scenarios=spec.scenarios,
+        settings=spec.settings,
+        provenance=provenance,
+        assumptions=_assumptions(frames),
     )
 
 
-def _history(crime: pd.DataFrame, a_idx: dict[str, int],
-             o_idx: dict[str, int]) -> tuple[np.ndarray, str]:
+def _history(
+    crime: pd.DataFrame, a_idx: dict[str, int], o_idx: dict[str, int]
+) -> tuple[np.ndarray, str]:
     months = crime["month"].map(month_index).to_numpy()
     last = int(months.max())
-    first = min(int(months[(crime["area_code"] == a) & (crime["offence"] == o)].min())
-                for a in a_idx for o in o_idx)
+    # The months every series has (validation makes each one run without gaps to the last
+    # month): earlier months of longer series are dropped, never padded with invented zeros.
+    first = max(
+        int(months[(crime["area_code"] == a) & (crime["offence"] == o)].min())
+        for a in a_idx
+        for o in o_idx
+    )
     out = np.zeros((len(a_idx), len(o_idx), last - first + 1))
     keep = months >= first
     ai = crime["area_code"].map(a_idx).to_numpy()[keep]
@@ -200,7 +272,7 @@ def _pathway(frame: pd.DataFrame, a_idx: dict[str, int], o_idx: dict[str, int]) 
                 o = o_idx[row["offence"]]
                 for arr, suffix in zip(vals, ("", "_lo", "_hi"), strict=True):
                     arr[rows, o] = row[rate + suffix]
-        arrays[rate] = Uncertain(*vals, col.min or 0.0, 1.0)
+        arrays[rate] = Uncertain(vals[0], vals[1], vals[2], col.min or 0.0, 1.0)
     opt_out = np.zeros((n_a, n_o), dtype=bool)
     for part in (general, specific):
         for row in part.to_dict("records"):
@@ -212,8 +284,10 @@ def _pathway(frame: pd.DataFrame, a_idx: dict[str, int], o_idx: dict[str, int]) 
 def _staffing(frame: pd.DataFrame, a_idx: dict[str, int], s_idx: dict[str, int]) -> Staffing:
     shape = (len(a_idx), len(s_idx))
     served = np.zeros(shape, dtype=bool)
-    cols = {c: np.zeros(shape) for c in ("fte", "waiting_start", "waiting_start_mean_weeks",
-                                         "open_start")}
+    cols = {
+        c: np.zeros(shape)
+        for c in ("fte", "waiting_start", "waiting_start_mean_weeks", "open_start")
+    }
     ai = frame["area_code"].map(a_idx).to_numpy()
     si = frame["service"].map(s_idx).to_numpy()
     served[ai, si] = True
@@ -231,13 +305,27 @@ def _assumptions(frames: dict[str, pd.DataFrame]) -> tuple[tuple[str, str, str, 
             lo, hi = row[f"{rate}_lo"], row[f"{rate}_hi"]
             value = f"{row[rate]:g}" + (f" (80%: {lo:g}-{hi:g})" if lo == lo else "")
             out.append(("pathway", f"{rate} ({where})", value, row["source"] or "not given"))
-    for row in frames["services"].to_dict("records"):
-        for col in ("duration_weeks", "caseload_per_fte", "sessions_per_fte_week",
-                    "drop_out_per_month", "target_wait_weeks", "cost_per_fte"):
-            if row[col] == row[col]:
-                out.append(("services", f"{col} ({row['service']})", f"{row[col]:g}",
-                            row["source"] or "not given"))
-    for row in frames["need_mix"].to_dict("records"):
-        out.append(("need_mix", f"{row['offence']} -> {row['service']}", f"{row['share']:g}",
-                    row["source"] or "not given"))
+    service_cols = (
+        "duration_weeks",
+        "caseload_per_fte",
+        "sessions_per_fte_week",
+        "drop_out_per_month",
+        "target_wait_weeks",
+        "cost_per_fte",
+    )
+    out.extend(
+        ("services", f"{col} ({row['service']})", f"{row[col]:g}", row["source"] or "not given")
+        for row in frames["services"].to_dict("records")
+        for col in service_cols
+        if row[col] == row[col]
+    )
+    out.extend(
+        (
+            "need_mix",
+            f"{row['offence']} -> {row['service']}",
+            f"{row['share']:g}",
+            row["source"] or "not given",
+        )
+        for row in frames["need_mix"].to_dict("records")
+    )
     return tuple(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,8 @@ def _read_csv(path: Path, name: str) -> RawTable:
                 )
             ]
         ) from exc
-    rows = list(csv.reader(text.splitlines()))
+    # newline="" as the csv module asks: line breaks inside quoted cells are kept as typed
+    rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         return RawTable(name, str(path), None, (), ())
     header, body = _trim(rows[0], [[c.strip() for c in r] for r in rows[1:]])
@@ -122,7 +124,9 @@ def _read_workbook(path: Path) -> dict[str, RawTable]:
 
 
 def read_tables(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
-    """Every table that is present, and a problem for each one that is missing."""
+    """Every table that is present, and a problem for each one that is missing or unreadable."""
+    problems: list[Problem] = []
+    unreadable: set[str] = set()
     if path.is_file() and path.suffix.lower() in WORKBOOK_SUFFIXES:
         found = _read_workbook(path)
         where = "as a sheet"
@@ -135,7 +139,14 @@ def read_tables(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
         csvs = {p.stem.lower(): p for p in path.glob("*.csv")}
         if not (csvs.keys() & set(TABLES)) and len(books) == 1:
             return read_tables(books[0])
-        found = {name: _read_csv(csvs[name], name) for name in TABLES if name in csvs}
+        found = {}
+        for name in TABLES:
+            if name in csvs:
+                try:
+                    found[name] = _read_csv(csvs[name], name)
+                except InputError as exc:  # reported with every other problem, not alone
+                    problems += exc.problems
+                    unreadable.add(name)
         where = "as a CSV file"
     else:
         raise InputError(
@@ -148,16 +159,16 @@ def read_tables(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
                 )
             ]
         )
-    missing = [
+    problems += [
         Problem(
             file=str(path),
             message=f"has no '{name}' table",
             fix=f"add the {name} table {where} (see `needsled template` for its columns)",
         )
         for name in TABLES
-        if name not in found
+        if name not in found and name not in unreadable
     ]
-    return found, missing
+    return found, problems
 
 
 def scenario_file(path: Path) -> Path | None:

@@ -12,6 +12,10 @@ from needsled.schema import Column, tables
 
 __all__ = ["write_template"]
 
+# Checks cover every row a sheet can have (a crime table easily runs past 5,000 rows: the
+# built-in example has 6,912).
+LAST_ROW = 1_048_575
+
 INSTRUCTIONS = [
     "How to fill in this workbook",
     "",
@@ -33,9 +37,14 @@ def _validation(col: Column) -> dict[str, object] | None:
     if col.type in ("share", "float", "int"):
         low = 0.0 if col.type == "share" else (col.min if col.min is not None else -1e300)
         high = 1.0 if col.type == "share" else (col.max if col.max is not None else 1e300)
-        return {"validate": "integer" if col.type == "int" else "decimal",
-                "criteria": "between", "minimum": low, "maximum": high,
-                "error_title": f"{col.name}", "error_message": f"Enter {col.rule()}"}
+        return {
+            "validate": "integer" if col.type == "int" else "decimal",
+            "criteria": "between",
+            "minimum": low,
+            "maximum": high,
+            "error_title": f"{col.name}",
+            "error_message": f"Enter {col.rule()}",
+        }
     return None
 
 
@@ -43,8 +52,9 @@ def write_template(path: str | Path) -> Path:
     """Write the blank workbook to ``path`` (refuses to overwrite an existing file)."""
     path = Path(path)
     if path.exists():
-        raise FileExistsError(f"{path} already exists; choose a new file name so that no file "
-                              "of yours is overwritten")
+        raise FileExistsError(
+            f"{path} already exists; choose a new file name so that no file of yours is overwritten"
+        )
     book = xlsxwriter.Workbook(str(path))
     bold = book.add_format({"bold": True, "font_size": 14})
     head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
@@ -55,8 +65,16 @@ def write_template(path: str | Path) -> Path:
     for i, line in enumerate(INSTRUCTIONS):
         sheet.write(i, 0, line, bold if i == 0 else None)
     ref = book.add_worksheet("columns")
-    ref_cols = ["table", "column", "required", "default", "allowed", "unit", "80% interval",
-                "meaning"]
+    ref_cols = [
+        "table",
+        "column",
+        "required",
+        "default",
+        "allowed",
+        "unit",
+        "80% interval",
+        "meaning",
+    ]
     for j, name in enumerate(ref_cols):
         ref.write(0, j, name, head)
     ref.set_column(0, 2, 16)
@@ -71,20 +89,33 @@ def write_template(path: str | Path) -> Path:
             is_main = name == col.name
             ws.write(0, j, name, head if col.required and is_main else opt)
             ws.set_column(j, j, max(12, len(name) + 2))
-            note = (f"{col.description}. Allowed: {col.rule()}."
-                    + (f" Unit: {col.unit}." if col.unit else "")
-                    + (f" Default: {col.default}." if col.default and is_main else "")
-                    + (" Required." if col.required and is_main else ""))
+            note = (
+                f"{col.description}. Allowed: {col.rule()}."
+                + (f" Unit: {col.unit}." if col.unit else "")
+                + (f" Default: {col.default}." if col.default and is_main else "")
+                + (" Required." if col.required and is_main else "")
+            )
             if not is_main:
                 note = f"Optional 80% interval for {col.name} ({name[-2:]} end)."
             ws.write_comment(0, j, note, {"x_scale": 3, "y_scale": 2})
             rule = _validation(col)
             if rule:
-                ws.data_validation(1, j, 5000, j, rule)
+                ws.data_validation(1, j, LAST_ROW, j, rule)
         for col in table.columns:
-            ref.write_row(row, 0, [table.name, col.name, "yes" if col.required else "no",
-                                   col.default, col.rule(), col.unit,
-                                   "yes" if col.interval else "", col.description])
+            ref.write_row(
+                row,
+                0,
+                [
+                    table.name,
+                    col.name,
+                    "yes" if col.required else "no",
+                    col.default,
+                    col.rule(),
+                    col.unit,
+                    "yes" if col.interval else "",
+                    col.description,
+                ],
+            )
             row += 1
     book.close()
     return path

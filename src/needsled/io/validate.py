@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +53,11 @@ PERSONAL = {
 MIN_HISTORY_MONTHS = 24
 
 
+def _personal(header: str) -> bool:
+    """Whether a column name means records about people ('Date of birth' as date_of_birth)."""
+    return re.sub(r"[\s\-]+", "_", header.strip().lower()) in PERSONAL
+
+
 @dataclass(frozen=True)
 class _Where:
     raw: RawTable
@@ -84,7 +88,7 @@ class _Where:
 
 def _month_ok(text: str) -> bool:
     m = MONTH.match(text)
-    return bool(m) and 1 <= int(m.group(2)) <= 12 and 1900 < int(m.group(1)) < 2200
+    return m is not None and 1 <= int(m.group(2)) <= 12 and 1900 < int(m.group(1)) < 2200
 
 
 def _normalise_month(text: str) -> str:
@@ -106,8 +110,8 @@ def _check_cell(col: Column, text: str) -> tuple[object, str | None]:
         text = _normalise_month(text)
         return (text, None) if _month_ok(text) else (None, "is not a month")
     if col.type == "enum":
-        low = text.lower()
-        return (low, None) if low in col.allowed else (None, "is not an allowed value")
+        lowered = text.lower()
+        return (lowered, None) if lowered in col.allowed else (None, "is not an allowed value")
     if col.type == "text":
         return text, None
     try:
@@ -144,24 +148,27 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
 def _header_problems(table: Table, raw: RawTable, where: _Where) -> list[Problem]:
     problems: list[Problem] = []
     known = set(table.all_names())
-    personal = [h for h in raw.header if h.lower() in PERSONAL]
-    if personal:
-        problems.append(
-            where.problem(
-                f"has columns that describe individual people ({', '.join(personal)}); needsled "
-                "takes counts only, never records about a person",
-                row=1,
-                fix="remove these columns and give counts per area, offence and month instead",
-            )
+    problems.extend(
+        where.problem(
+            "is a column that describes individual people; needsled takes counts only, never "
+            "records about a person",
+            row=1,
+            column=h,
+            value=h,
+            fix="remove this column and give counts per area, offence and month instead",
         )
+        for h in raw.header
+        if _personal(h)
+    )
     seen: set[str] = set()
     for h in raw.header:
-        if h in seen:
+        if h and h in seen:
             problems.append(
                 where.problem(
                     "is a repeated column name",
                     row=1,
                     column=h,
+                    value=h,
                     fix="keep one column with this name",
                 )
             )
@@ -169,7 +176,7 @@ def _header_problems(table: Table, raw: RawTable, where: _Where) -> list[Problem
         if (
             h
             and h not in known
-            and h.lower() not in PERSONAL
+            and not _personal(h)
             and not h.lower().startswith(("note", "comment"))
         ):
             close = difflib.get_close_matches(h, known, n=1)
@@ -184,15 +191,16 @@ def _header_problems(table: Table, raw: RawTable, where: _Where) -> list[Problem
                     f"known columns: {', '.join(table.all_names())}",
                 )
             )
-    for col in table.columns:
-        if col.required and col.name not in raw.header:
-            problems.append(
-                where.problem(
-                    f"is missing the required column '{col.name}'",
-                    row=1,
-                    fix=f"add a column '{col.name}': {col.description}",
-                )
-            )
+    problems.extend(
+        where.problem(
+            f"is missing the required column '{col.name}'",
+            row=1,
+            column=col.name,
+            fix=f"add a column '{col.name}': {col.description}",
+        )
+        for col in table.columns
+        if col.required and col.name not in raw.header
+    )
     if not raw.rows and raw.name not in {"pathway"}:
         problems.append(where.problem("has no rows", fix=f"fill in the {raw.name} table"))
     return problems
@@ -200,7 +208,7 @@ def _header_problems(table: Table, raw: RawTable, where: _Where) -> list[Problem
 
 def _parse_column(
     raw: RawTable, where: _Where, col: Column, name: str, problems: list[Problem]
-) -> tuple[list[object], bool]:
+) -> list[object]:
     idx = where.col_index.get(name)
     is_main = name == col.name
     default = col.default_value() if is_main else None
@@ -246,29 +254,35 @@ def _interval_problems(table: Table, frame: pd.DataFrame, where: _Where) -> list
     for col in table.columns:
         if not col.interval:
             continue
-        lo, hi, mid = frame[f"{col.name}_lo"], frame[f"{col.name}_hi"], frame[col.name]
-        one_sided = lo.isna() != hi.isna()
-        bad_order = (lo > hi) | (lo > mid) | (hi < mid)
-        for i in np.flatnonzero(one_sided.to_numpy()):
-            problems.append(
-                where.problem(
-                    "has only one end of an 80% interval",
-                    row=int(frame["_row"].iat[i]),
-                    column=f"{col.name}_lo" if lo.isna().iat[i] else f"{col.name}_hi",
-                    fix=f"give both {col.name}_lo and {col.name}_hi, or neither",
-                )
+        lo = frame[f"{col.name}_lo"].to_numpy(np.float64)
+        hi = frame[f"{col.name}_hi"].to_numpy(np.float64)
+        mid = frame[col.name].to_numpy(np.float64)
+        rows = frame["_row"].to_numpy()
+        one_sided = np.isnan(lo) != np.isnan(hi)
+        bad_lo = (lo > hi) | (lo > mid)
+        bad_order = bad_lo | (hi < mid)
+        problems.extend(
+            where.problem(
+                "has only one end of an 80% interval",
+                row=int(rows[i]),
+                column=f"{col.name}_lo" if np.isnan(lo[i]) else f"{col.name}_hi",
+                value="",
+                fix=f"give both {col.name}_lo and {col.name}_hi, or neither",
             )
-        for i in np.flatnonzero(bad_order.to_numpy()):
-            problems.append(
-                where.problem(
-                    f"has an 80% interval [{lo.iat[i]:g}, {hi.iat[i]:g}] that does not contain "
-                    f"its value {mid.iat[i]:g}",
-                    row=int(frame["_row"].iat[i]),
-                    column=f"{col.name}_lo",
-                    value=f"{lo.iat[i]:g}",
-                    fix=f"make {col.name}_lo <= {col.name} <= {col.name}_hi",
-                )
+            for i in np.flatnonzero(one_sided)
+        )
+        # Point at the end that is wrong: the low end unless only the high end is.
+        problems.extend(
+            where.problem(
+                f"has an 80% interval [{lo[i]:g}, {hi[i]:g}] that does not contain "
+                f"its value {mid[i]:g}",
+                row=int(rows[i]),
+                column=f"{col.name}_{'lo' if bad_lo[i] else 'hi'}",
+                value=f"{(lo if bad_lo[i] else hi)[i]:g}",
+                fix=f"make {col.name}_lo <= {col.name} <= {col.name}_hi",
             )
+            for i in np.flatnonzero(bad_order)
+        )
     return problems
 
 
@@ -311,13 +325,14 @@ def cross_check(frames: dict[str, pd.DataFrame], raws: dict[str, RawTable]) -> l
 def _duplicates(frame: pd.DataFrame, cols: list[str], where: _Where) -> list[Problem]:
     keyed = frame[cols].astype(str)
     dup = keyed.duplicated(keep="first").to_numpy()
+    values = {c: frame[c].to_numpy() for c in cols}
+    rows = frame["_row"].to_numpy()
     return [
         where.problem(
-            f"repeats the key ({', '.join(f'{c}={frame[c].iat[i]}' for c in cols)}) of an "
-            "earlier row",
-            row=int(frame["_row"].iat[i]),
+            f"repeats the key ({', '.join(f'{c}={values[c][i]}' for c in cols)}) of an earlier row",
+            row=int(rows[i]),
             column=cols[-1],
-            value=str(frame[cols[-1]].iat[i]),
+            value=str(values[cols[-1]][i]),
             fix="keep one row per " + " and ".join(cols),
         )
         for i in np.flatnonzero(dup)
@@ -328,6 +343,7 @@ def _unknown_refs(
     frame: pd.DataFrame, col: str, known: set[object], where: _Where, target: str
 ) -> list[Problem]:
     out = []
+    rows = frame["_row"].to_numpy()
     for i, value in enumerate(frame[col]):
         if value is None or value in known:
             continue
@@ -336,7 +352,7 @@ def _unknown_refs(
         out.append(
             where.problem(
                 f"is not in the {target} table",
-                row=int(frame["_row"].iat[i]),
+                row=int(rows[i]),
                 column=col,
                 value=str(value),
                 fix=f"use a {col} listed in the {target} table{hint}, or add it to that table",
@@ -346,21 +362,27 @@ def _unknown_refs(
 
 
 def _service_rules(frame: pd.DataFrame, where: _Where) -> list[Problem]:
-    out = []
-    need: dict[str, str] = {"caseload": "caseload_per_fte", "sessions": "sessions_per_fte_week"}
-    for i in range(len(frame)):
-        basis = frame["capacity_basis"].iat[i]
-        col = need["caseload"] if frame["mode"].iat[i] == "stretch" else need[basis]
-        if not frame[col].iat[i] > 0:
-            out.append(
-                where.problem(
-                    f"needs {col} (greater than 0) for a {frame['mode'].iat[i]} service on a "
-                    f"{basis} basis",
-                    row=int(frame["_row"].iat[i]),
-                    column=col,
-                    fix=f"enter {col} for service {frame['service'].iat[i]}",
-                )
+    out: list[Problem] = []
+    # places per FTE: caseload_per_fte, or sessions_per_fte_week / sessions_per_client_week;
+    # capacity per week is places / duration_weeks, so every one of these must be above 0
+    need: dict[str, tuple[str, ...]] = {
+        "caseload": ("caseload_per_fte", "duration_weeks"),
+        "sessions": ("sessions_per_fte_week", "sessions_per_client_week", "duration_weeks"),
+    }
+    for rec in frame.to_dict("records"):
+        basis, mode = str(rec["capacity_basis"]), str(rec["mode"])
+        cols = need["caseload"] if mode == "stretch" else need[basis]
+        out.extend(
+            where.problem(
+                f"needs {col} greater than 0 for a {mode} service on a {basis} basis",
+                row=int(rec["_row"]),
+                column=col,
+                value="" if rec[col] != rec[col] else f"{rec[col]:g}",
+                fix=f"enter {col} greater than 0 for service {rec['service']}",
             )
+            for col in cols
+            if not float(rec[col]) > 0
+        )
     return out
 
 
@@ -378,12 +400,19 @@ def _pathway_rows(frames: dict[str, pd.DataFrame], where: _Where) -> list[Proble
     ]
 
 
+def _month_no(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:]) - 1
+
+
+def _label(month_no: int) -> str:
+    return f"{month_no // 12}-{month_no % 12 + 1:02d}"
+
+
 def _history(frames: dict[str, pd.DataFrame], where: _Where) -> list[Problem]:
     crime = frames["crime"]
     if crime.empty:
         return []
-    month_no: Callable[[str], int] = lambda m: int(m[:4]) * 12 + int(m[5:]) - 1  # noqa: E731
-    months = crime["month"].map(month_no)
+    months = crime["month"].map(_month_no)
     last = int(months.max())
     out: list[Problem] = []
     groups = crime.assign(_m=months).groupby(["area_code", "offence"], sort=True)["_m"]
@@ -393,23 +422,22 @@ def _history(frames: dict[str, pd.DataFrame], where: _Where) -> list[Problem]:
             got = have.get((area, off), set())
             first = min(got) if got else last + 1
             gaps = [m for m in range(first, last + 1) if m not in got]
-            label = lambda m: f"{m // 12}-{m % 12 + 1:02d}"  # noqa: E731
             if len(got) < MIN_HISTORY_MONTHS:
                 out.append(
                     where.problem(
                         f"has {len(got)} months of history for {area} / {off}; forecasting needs "
                         f"at least {MIN_HISTORY_MONTHS}",
                         fix="add monthly counts up to "
-                        f"{label(last)} (write 0 for a month with no crimes)",
+                        f"{_label(last)} (write 0 for a month with no crimes)",
                     )
                 )
             elif gaps:
-                shown = ", ".join(label(m) for m in gaps[:6]) + (" ..." if len(gaps) > 6 else "")
+                shown = ", ".join(_label(m) for m in gaps[:6]) + (" ..." if len(gaps) > 6 else "")
                 out.append(
                     where.problem(
                         f"is missing {len(gaps)} month(s) for {area} / {off}: {shown}",
-                        fix="add a row for each missing month (0 if no crimes were recorded); every "
-                        "series must run without gaps to the last month, " + label(last),
+                        fix="add a row for each missing month (0 if no crimes were recorded); "
+                        "every series must run without gaps to the last month, " + _label(last),
                     )
                 )
     return out

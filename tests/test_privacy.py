@@ -1,0 +1,49 @@
+"""Small-number suppression: hand cases and a property test that nothing can be recovered."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from needsled.privacy import SUPPRESSED, suppress_table, suppression_mask
+
+
+def test_small_counts_hidden_and_a_second_cell_protects_them() -> None:
+    t = pd.DataFrame([[3, 10, 20], [8, 9, 12]], index=["a", "b"], columns=["x", "y", "z"])
+    out = suppress_table(t)
+    assert out.loc["a", "x"] == SUPPRESSED
+    # row a would give 3 away from its total: the next smallest (10) is hidden too
+    assert out.loc["a", "y"] == SUPPRESSED
+    # column x would give 3 away from its total: 8 is hidden as well
+    assert out.loc["b", "x"] == SUPPRESSED
+    assert out.loc["Total", "Total"] == str(t.to_numpy().sum())
+
+
+def test_zeros_are_shown_and_a_line_with_nothing_else_hides_its_total() -> None:
+    t = pd.DataFrame([[2, 0], [0, 0]], columns=["x", "y"])
+    out = suppress_table(t)
+    assert out.iloc[0, 1] == "0"
+    assert out.loc[0, "Total"] == SUPPRESSED
+    assert out.loc["Total", "x"] == SUPPRESSED
+
+
+def test_switch_off_shows_everything() -> None:
+    t = pd.DataFrame([[1, 2]], columns=["x", "y"])
+    assert SUPPRESSED not in suppress_table(t, suppress=False).to_numpy()
+
+
+@settings(max_examples=300, deadline=None)
+@given(arrays(np.int64, st.tuples(st.integers(1, 6), st.integers(1, 6)),
+              elements=st.integers(0, 30)))
+def test_no_hidden_cell_can_be_recovered_from_the_totals(x: np.ndarray) -> None:
+    hide, hide_row, hide_col = suppression_mask(x)
+    assert (hide | ~((x > 0) & (x < 5))).all(), "every count from 1 to 4 is hidden"
+    for i in range(x.shape[0]):  # a shown row total with one hidden cell would reveal it
+        assert hide_row[i] or hide[i].sum() != 1
+    for j in range(x.shape[1]):
+        assert hide_col[j] or hide[:, j].sum() != 1
+    # a hidden total of 1-4 with one shown... : small totals are always hidden
+    assert all(hide_row[i] for i in range(x.shape[0]) if 0 < x[i].sum() < 5)
