@@ -12,10 +12,13 @@ TINY_SCENARIOS = {
     "forecast_method": "mean",
     "scenarios": [
         {"name": "baseline"},
-        {"name": "both", "levers": [
-            {"lever": "police_reports", "change": 0.2},
-            {"lever": "referral_model", "value": "opt-out"},
-        ]},
+        {
+            "name": "both",
+            "levers": [
+                {"lever": "police_reports", "change": 0.2},
+                {"lever": "referral_model", "value": "opt-out"},
+            ],
+        },
     ],
 }
 
@@ -27,8 +30,12 @@ def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
         w.writerows(rows)
 
 
-def tiny_model(folder: Path, scenarios: dict[str, object] | None = None,
-               crimes_a_month: int = 100, fte: float = 1.0) -> Path:
+def tiny_model(
+    folder: Path,
+    scenarios: dict[str, object] | None = None,
+    crimes_a_month: int = 100,
+    fte: float = 1.0,
+) -> Path:
     """One area, one offence (constant history), one service of 1-month cases.
 
     Referrals a month by hand: police 100 x 0.5 x 0.6 = 30, contacted x 0.8 = 24;
@@ -36,24 +43,53 @@ def tiny_model(folder: Path, scenarios: dict[str, object] | None = None,
     need 0.5 -> 12 referrals a month against 10 places (fte 1 x caseload 10).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    write_csv(folder / "areas.csv", ["area_code", "area_name", "adult_population"],
-              [["E09000001", "Tiny", 100000]])
+    write_csv(
+        folder / "areas.csv",
+        ["area_code", "area_name", "adult_population"],
+        [["E09000001", "Tiny", 100000]],
+    )
     write_csv(folder / "offences.csv", ["offence", "offence_name"], [["R", "Rape"]])
-    write_csv(folder / "crime.csv", ["area_code", "offence", "month", "count"],
-              [["E09000001", "R", f"{2023 + m // 12}-{m % 12 + 1:02d}", crimes_a_month]
-               for m in range(24)])
-    write_csv(folder / "pathway.csv",
-              ["offence", "area_code", "report_share", "referral_share", "consent_opt_in",
-               "consent_opt_out", "prevalence", "help_seeking", "contact_share",
-               "decline_share", "priority_share"],
-              [["R", "", 0.2, 0.5, 0.6, 0.9, 0.012, 0.1, 0.8, 0.25, 0]])
+    write_csv(
+        folder / "crime.csv",
+        ["area_code", "offence", "month", "count"],
+        [
+            ["E09000001", "R", f"{2023 + m // 12}-{m % 12 + 1:02d}", crimes_a_month]
+            for m in range(24)
+        ],
+    )
+    write_csv(
+        folder / "pathway.csv",
+        [
+            "offence",
+            "area_code",
+            "report_share",
+            "referral_share",
+            "consent_opt_in",
+            "consent_opt_out",
+            "prevalence",
+            "help_seeking",
+            "contact_share",
+            "decline_share",
+            "priority_share",
+        ],
+        [["R", "", 0.2, 0.5, 0.6, 0.9, 0.012, 0.1, 0.8, 0.25, 0]],
+    )
     write_csv(folder / "need_mix.csv", ["offence", "service", "share"], [["R", "S", 0.5]])
-    write_csv(folder / "services.csv",
-              ["service", "service_name", "caseload_per_fte", "duration_weeks", "duration_cv",
-               "drop_out_per_month", "target_wait_weeks"],
-              [["S", "Support", 10, 52 / 12, 0, 0, 4]])
-    write_csv(folder / "staffing.csv", ["service", "area_code", "fte"],
-              [["S", "E09000001", fte]])
-    (folder / "scenarios.yaml").write_text(yaml.safe_dump(scenarios or TINY_SCENARIOS),
-                                           encoding="utf-8")
+    write_csv(
+        folder / "services.csv",
+        [
+            "service",
+            "service_name",
+            "caseload_per_fte",
+            "duration_weeks",
+            "duration_cv",
+            "drop_out_per_month",
+            "target_wait_weeks",
+        ],
+        [["S", "Support", 10, 52 / 12, 0, 0, 4]],
+    )
+    write_csv(folder / "staffing.csv", ["service", "area_code", "fte"], [["S", "E09000001", fte]])
+    (folder / "scenarios.yaml").write_text(
+        yaml.safe_dump(scenarios or TINY_SCENARIOS), encoding="utf-8"
+    )
     return folder

@@ -26,17 +26,33 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_demo_writes_every_output(demo: Path) -> None:
     res = demo / "results"
-    for name in ("results.parquet", "results.csv", "summary.csv", "waterfall.csv",
-                 "queueing.csv", "manifest.json", "report.html", "observed.csv"):
+    for name in (
+        "results.parquet",
+        "results.csv",
+        "summary.csv",
+        "waterfall.csv",
+        "queueing.csv",
+        "manifest.json",
+        "report.html",
+        "observed.csv",
+    ):
         assert (res / name).stat().st_size > 0, name
     table = pd.read_parquet(res / "results.parquet")
-    assert set(table["scenario"].astype(str)) >= {"baseline", "reports-up-20pc",
-                                                  "opt-out-referral"}
+    assert set(table["scenario"].astype(str)) >= {"baseline", "reports-up-20pc", "opt-out-referral"}
     assert table["area"].nunique() == 33  # 32 boroughs and all areas together
     assert table["service"].nunique() == 6
     csv = pd.read_csv(res / "results.csv", nrows=5)
-    assert list(csv.columns[:9]) == ["scenario", "area", "service", "month", "metric", "mean",
-                                     "p10", "p50", "p90"]
+    assert list(csv.columns[:9]) == [
+        "scenario",
+        "area",
+        "service",
+        "month",
+        "metric",
+        "mean",
+        "p10",
+        "p50",
+        "p90",
+    ]
 
 
 def test_scenarios_move_demand_the_right_way(demo: Path) -> None:
@@ -72,8 +88,19 @@ def test_observed_counts_are_suppressed(demo: Path) -> None:
 
 
 def test_run_rejects_an_unknown_scenario(demo: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["run", str(demo / "model"), "--out", str(tmp_path),
-                                 "--scenario", "nope", "--replicates", "5"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "model"),
+            "--out",
+            str(tmp_path),
+            "--scenario",
+            "nope",
+            "--replicates",
+            "5",
+        ],
+    )
     assert result.exit_code == 2
     assert "No scenario named nope" in result.output
 

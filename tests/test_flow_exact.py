@@ -88,8 +88,9 @@ def test_priority_referrals_start_first() -> None:
     assert series(fi, "waiting") == [1, 1, 1]
     assert series(fi, "mean_wait_steps") == [0, 0, 0]
     # with first come first served the waiting standard referral goes first
-    fifo = one_service([0, 0, 0], slots=1, waiting_start=[1], priority=[1, 1, 1],
-                       priority_first=False)
+    fifo = one_service(
+        [0, 0, 0], slots=1, waiting_start=[1], priority=[1, 1, 1], priority_first=False
+    )
     assert series(fifo, "mean_wait_steps") == [0, 1, 1]
 
 

@@ -36,8 +36,9 @@ def test_switch_off_shows_everything() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(arrays(np.int64, st.tuples(st.integers(1, 6), st.integers(1, 6)),
-              elements=st.integers(0, 30)))
+@given(
+    arrays(np.int64, st.tuples(st.integers(1, 6), st.integers(1, 6)), elements=st.integers(0, 30))
+)
 def test_no_hidden_cell_can_be_recovered_from_the_totals(x: np.ndarray) -> None:
     hide, hide_row, hide_col = suppression_mask(x)
     assert (hide | ~((x > 0) & (x < 5))).all(), "every count from 1 to 4 is hidden"

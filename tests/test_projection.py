@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 import needsled
+from _models import tiny_model
 from needsled.projection import run
 from needsled.results import queueing_table, results_table, summary_table, waterfall_table
-
-from _models import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +47,10 @@ def test_waterfall_is_the_shapley_split_and_adds_up(tiny: needsled.Run) -> None:
     w = w[(w["scenario"] == "both") & (w["area"] == "ALL")].set_index("lever")["referrals"]
     # f(none)=12, f(reports)=13.8, f(opt-out)=16.5, f(both)=19.2 a month, over 12 months
     assert w["police_reports"] == pytest.approx(12 * 0.5 * ((13.8 - 12) + (19.2 - 16.5)), abs=0.1)
-    assert w["referral_model"] == pytest.approx(12 * 0.5 * ((16.5 - 12) + (19.2 - 13.8)),
-                                                abs=0.1)
+    assert w["referral_model"] == pytest.approx(12 * 0.5 * ((16.5 - 12) + (19.2 - 13.8)), abs=0.1)
     assert w["baseline"] + w["police_reports"] + w["referral_model"] == pytest.approx(
-        w["scenario"], abs=0.2)
+        w["scenario"], abs=0.2
+    )
 
 
 def test_fte_needed_uses_the_nhs_r_capacity_and_shortfall_costs_money(tiny: needsled.Run) -> None:
@@ -64,7 +63,8 @@ def test_fte_needed_uses_the_nhs_r_capacity_and_shortfall_costs_money(tiny: need
     target = queueing.target_capacity(lam, 4.0)
     per_fte = 10 / (52 / 12)
     assert det(tiny, "baseline", "fte_needed")[0] == pytest.approx(
-        max(relief, target) / per_fte, rel=1e-5)
+        max(relief, target) / per_fte, rel=1e-5
+    )
     short = det(tiny, "baseline", "fte_shortfall")
     assert det(tiny, "baseline", "cost_shortfall") == pytest.approx(short * 40000, rel=1e-5)
 
@@ -91,11 +91,31 @@ def test_scenarios_share_random_numbers(tmp_path: Path) -> None:
 
 def test_results_have_the_promised_columns_and_metrics(tiny: needsled.Run) -> None:
     res = tiny.results
-    assert list(res.columns[:9]) == ["scenario", "area", "service", "month", "metric", "mean",
-                                     "p10", "p50", "p90"]
-    wanted = {"referrals", "starts", "waiting", "open_cases", "mean_wait_weeks",
-              "p90_wait_weeks", "within_target_share", "drop_outs", "utilisation",
-              "fte_needed", "fte_shortfall", "cost_shortfall"}
+    assert list(res.columns[:9]) == [
+        "scenario",
+        "area",
+        "service",
+        "month",
+        "metric",
+        "mean",
+        "p10",
+        "p50",
+        "p90",
+    ]
+    wanted = {
+        "referrals",
+        "starts",
+        "waiting",
+        "open_cases",
+        "mean_wait_weeks",
+        "p90_wait_weeks",
+        "within_target_share",
+        "drop_outs",
+        "utilisation",
+        "fte_needed",
+        "fte_shortfall",
+        "cost_shortfall",
+    }
     assert wanted <= set(res["metric"].astype(str))
     ok = res.dropna(subset=["p10", "p90"])
     assert (ok["p10"] <= ok["p50"]).all()
@@ -112,3 +132,16 @@ def test_uncertainty_widens_intervals_but_points_do_not(tmp_path: Path) -> None:
     # no parameter uncertainty and a flat forecast: only Poisson noise, mean about 12
     assert ref["mean"].mean() == pytest.approx(12, rel=0.05)
     assert (ref["p90"] - ref["p10"]).mean() == pytest.approx(2 * 1.2816 * np.sqrt(12), rel=0.3)
+
+
+def test_chunked_runs_give_identical_results(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from needsled.example import write_example
+
+    model = needsled.load(write_example(tmp_path / "ex"))
+    whole = run(model, ["opt-out-referral"], replicates=8, seed=9)
+    with ThreadPoolExecutor(2) as pool:
+        parts = run(model, ["opt-out-referral"], replicates=8, seed=9, chunk_areas=5, executor=pool)
+    for key, value in whole.scenarios[0].metrics.items():
+        np.testing.assert_array_equal(value, parts.scenarios[0].metrics[key], err_msg=key)

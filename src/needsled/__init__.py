@@ -9,7 +9,7 @@ Three lines in a notebook::
 
 __version__ = "0.1.0"
 
-from needsled.api import Run, example, load, run  # noqa: E402
-from needsled.errors import InputError, Problem  # noqa: E402
+from needsled.api import Run, example, load, run
+from needsled.errors import InputError, Problem
 
 __all__ = ["InputError", "Problem", "Run", "__version__", "example", "load", "run"]

@@ -1,8 +1,8 @@
 """The Python API, mirroring the command line::
 
-    import needsled
-    run = needsled.run("my-model/", replicates=200)      # or needsled.run(needsled.example())
-    run.plot.waiting_list()                                # an Altair chart in a notebook
+import needsled
+run = needsled.run("my-model/", replicates=200)      # or needsled.run(needsled.example())
+run.plot.waiting_list()                                # an Altair chart in a notebook
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from needsled.example import write_example
 from needsled.io.load import load_model
 from needsled.io.outputs import write_run
 from needsled.model import Model
-from needsled.results import queueing_table, results_table, summary_table, waterfall_table
 from needsled.projection import Progress, RunResult
 from needsled.projection import run as run_core
+from needsled.results import queueing_table, results_table, summary_table, waterfall_table
 
 __all__ = ["Run", "example", "load", "run"]
 
@@ -51,8 +51,11 @@ class _Plots:
         model = self._run.model
         summ = self._run.summary
         return charts.shortfall_by_area(
-            summ, scenario or self._run.scenarios[0], year or str(summ["year"].max()),
-            dict(zip(model.area_codes, model.area_names, strict=True)))
+            summ,
+            scenario or self._run.scenarios[0],
+            year or str(summ["year"].max()),
+            dict(zip(model.area_codes, model.area_names, strict=True)),
+        )
 
     def waterfall(self, scenario: str) -> alt.Chart:
         return charts.waterfall(self._run.waterfall, scenario)
@@ -94,8 +97,13 @@ class Run:
         return write_run(self.result, out, command="needsled.api.Run.save", suppress=suppress)
 
 
-def run(model: Model | str | Path, scenarios: list[str] | None = None, replicates: int = 500,
-        seed: int = 20240401, progress: Progress | None = None) -> Run:
+def run(
+    model: Model | str | Path,
+    scenarios: list[str] | None = None,
+    replicates: int = 500,
+    seed: int = 20240401,
+    progress: Progress | None = None,
+) -> Run:
     """Run a model (or the path of one) for the named scenarios (default: all)."""
     loaded = model if isinstance(model, Model) else load_model(model)
     return Run(run_core(loaded, scenarios, replicates, seed, progress))

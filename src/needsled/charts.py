@@ -7,6 +7,8 @@ web page. Colours are the Okabe-Ito palette, which stays distinct with colour-bl
 
 from __future__ import annotations
 
+from typing import cast
+
 import altair as alt
 import pandas as pd
 
@@ -14,13 +16,13 @@ from needsled.results import ALL_AREAS
 
 __all__ = ["PALETTE", "demand_capacity", "shortfall_by_area", "waiting_list", "waterfall"]
 
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000"]
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 WIDTH, HEIGHT = 260, 170
 
 
-def _subset(results: pd.DataFrame, metrics: list[str], scenario: str | None = None,
-            area: str = ALL_AREAS) -> pd.DataFrame:
+def _subset(
+    results: pd.DataFrame, metrics: list[str], scenario: str | None = None, area: str = ALL_AREAS
+) -> pd.DataFrame:
     sel = results["metric"].isin(metrics) & (results["area"] == area)
     if scenario is not None:
         sel &= results["scenario"] == scenario
@@ -33,55 +35,94 @@ def _subset(results: pd.DataFrame, metrics: list[str], scenario: str | None = No
 def demand_capacity(results: pd.DataFrame, scenario: str) -> alt.FacetChart:
     """Referrals a month (mean and 80% band) against the starts a month staff can take on."""
     data = _subset(results, ["referrals", "capacity"], scenario)
-    data["series"] = data["metric"].map({"referrals": "Referrals (demand)",
-                                         "capacity": "Capacity (starts staff can take on)"})
+    data["series"] = data["metric"].map(
+        {"referrals": "Referrals (demand)", "capacity": "Capacity (starts staff can take on)"}
+    )
     base = alt.Chart().encode(x=alt.X("date:T", title="Month"))
-    colour = alt.Color("series:N", title=None, scale=alt.Scale(
-        domain=["Referrals (demand)", "Capacity (starts staff can take on)"],
-        range=[PALETTE[0], PALETTE[3]]), legend=alt.Legend(orient="top"))
+    colour = alt.Color(
+        "series:N",
+        title=None,
+        scale=alt.Scale(
+            domain=["Referrals (demand)", "Capacity (starts staff can take on)"],
+            range=[PALETTE[0], PALETTE[3]],
+        ),
+        legend=alt.Legend(orient="top"),
+    )
     band = base.mark_area(opacity=0.25).encode(
-        y=alt.Y("p10:Q", title="People a month"), y2="p90:Q", color=colour)
+        y=alt.Y("p10:Q", title="People a month"), y2="p90:Q", color=colour
+    )
     line = base.mark_line().encode(y="mean:Q", color=colour)
-    return alt.layer(band, line, data=data).properties(width=WIDTH, height=HEIGHT).facet(
-        facet=alt.Facet("service:N", title=None), columns=3).resolve_scale(y="independent"
-    ).properties(title=f"Demand against capacity, all areas ({scenario}); band: 80% range")
+    return cast(
+        "alt.FacetChart",
+        alt.layer(band, line, data=data)
+        .properties(width=WIDTH, height=HEIGHT)
+        .facet(facet=alt.Facet("service:N", title=None), columns=3)
+        .resolve_scale(y="independent")
+        .properties(title=f"Demand against capacity, all areas ({scenario}); band: 80% range"),
+    )
 
 
 def waiting_list(results: pd.DataFrame) -> alt.FacetChart:
     """Waiting list at each month's end, every scenario, mean and 80% band."""
     data = _subset(results, ["waiting"])
-    colour = alt.Color("scenario:N", title="Scenario", scale=alt.Scale(range=PALETTE),
-                       legend=alt.Legend(orient="top"))
+    colour = alt.Color(
+        "scenario:N",
+        title="Scenario",
+        scale=alt.Scale(range=PALETTE),
+        legend=alt.Legend(orient="top"),
+    )
     base = alt.Chart().encode(x=alt.X("date:T", title="Month"))
     band = base.mark_area(opacity=0.15).encode(
-        y=alt.Y("p10:Q", title="People waiting"), y2="p90:Q", color=colour)
+        y=alt.Y("p10:Q", title="People waiting"), y2="p90:Q", color=colour
+    )
     line = base.mark_line().encode(y="mean:Q", color=colour)
-    return alt.layer(band, line, data=data).properties(width=WIDTH, height=HEIGHT).facet(
-        facet=alt.Facet("service:N", title=None), columns=3).resolve_scale(y="independent"
-    ).properties(title="Waiting list by scenario, all areas; band: 80% range")
+    return cast(
+        "alt.FacetChart",
+        alt.layer(band, line, data=data)
+        .properties(width=WIDTH, height=HEIGHT)
+        .facet(facet=alt.Facet("service:N", title=None), columns=3)
+        .resolve_scale(y="independent")
+        .properties(title="Waiting list by scenario, all areas; band: 80% range"),
+    )
 
 
-def shortfall_by_area(summary: pd.DataFrame, scenario: str, year: str,
-                      names: dict[str, str]) -> alt.Chart:
+def shortfall_by_area(
+    summary: pd.DataFrame, scenario: str, year: str, names: dict[str, str]
+) -> alt.Chart:
     """FTE shortfall by area and service in one year (mean over replicates)."""
-    sel = ((summary["metric"] == "fte_shortfall") & (summary["scenario"] == scenario)
-           & (summary["year"] == year) & (summary["area"] != ALL_AREAS))
+    sel = (
+        (summary["metric"] == "fte_shortfall")
+        & (summary["scenario"] == scenario)
+        & (summary["year"] == year)
+        & (summary["area"] != ALL_AREAS)
+    )
     data = summary.loc[sel, ["area", "service", "mean"]].copy()
     data["area_name"] = data["area"].map(names)
-    return alt.Chart(data).mark_bar().encode(
-        y=alt.Y("area_name:N", title=None, sort="-x"),
-        x=alt.X("sum(mean):Q", title="FTE short of what the target wait needs"),
-        color=alt.Color("service:N", title="Service", scale=alt.Scale(range=PALETTE)),
-        tooltip=["area_name", "service", alt.Tooltip("mean:Q", format=".1f")],
-    ).properties(width=520, height=14 * max(1, data["area"].nunique()),
-                 title=f"Staff shortfall by area, {year} ({scenario})")
+    return cast(
+        "alt.Chart",
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("area_name:N", title=None, sort="-x"),
+            x=alt.X("sum(mean):Q", title="FTE short of what the target wait needs"),
+            color=alt.Color("service:N", title="Service", scale=alt.Scale(range=PALETTE)),
+            tooltip=["area_name", "service", alt.Tooltip("mean:Q", format=".1f")],
+        )
+        .properties(
+            width=520,
+            height=14 * max(1, data["area"].nunique()),
+            title=f"Staff shortfall by area, {year} ({scenario})",
+        ),
+    )
 
 
 def waterfall(table: pd.DataFrame, scenario: str) -> alt.Chart:
     """From baseline referrals to the scenario's, lever by lever (all areas, all services)."""
     sel = (table["scenario"] == scenario) & (table["area"] == ALL_AREAS)
-    steps = table.loc[sel].groupby(["step", "lever", "label"], as_index=False)["referrals"].sum()
-    steps = steps.sort_values("step").reset_index(drop=True)
+    steps = pd.DataFrame(
+        table.loc[sel].groupby(["step", "lever", "label"], as_index=False)["referrals"].sum()
+    )
+    steps = steps.sort_values(by="step").reset_index(drop=True)
     y0, y1, kind = [], [], []
     level = 0.0
     for lever, value in zip(steps["lever"], steps["referrals"], strict=True):
@@ -96,12 +137,27 @@ def waterfall(table: pd.DataFrame, scenario: str) -> alt.Chart:
             kind.append("up" if value >= 0 else "down")
             level += value
     steps["y0"], steps["y1"], steps["kind"] = y0, y1, kind
-    return alt.Chart(steps).mark_bar().encode(
-        x=alt.X("label:N", sort=None, title=None, axis=alt.Axis(labelAngle=-20)),
-        y=alt.Y("y0:Q", title="Referrals over the projection"), y2="y1:Q",
-        color=alt.Color("kind:N", legend=None, scale=alt.Scale(
-            domain=["total", "up", "down"], range=[PALETTE[0], PALETTE[3], PALETTE[2]])),
-        tooltip=["label", alt.Tooltip("referrals:Q", format=",.0f")],
-    ).properties(width=420, height=240,
-                 title=f"What drives the change in demand ({scenario}); a victim needing two "
-                       "services counts twice")
+    return cast(
+        "alt.Chart",
+        alt.Chart(steps)
+        .mark_bar()
+        .encode(
+            x=alt.X("label:N", sort=None, title=None, axis=alt.Axis(labelAngle=-20)),
+            y=alt.Y("y0:Q", title="Referrals over the projection"),
+            y2="y1:Q",
+            color=alt.Color(
+                "kind:N",
+                legend=None,
+                scale=alt.Scale(
+                    domain=["total", "up", "down"], range=[PALETTE[0], PALETTE[3], PALETTE[2]]
+                ),
+            ),
+            tooltip=["label", alt.Tooltip("referrals:Q", format=",.0f")],
+        )
+        .properties(
+            width=420,
+            height=240,
+            title=f"What drives the change in demand ({scenario}); a victim needing two "
+            "services counts twice",
+        ),
+    )

@@ -18,18 +18,28 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from needsled import __version__
 from needsled.errors import InputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Demand and capacity modelling for victims' services.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Demand and capacity modelling for victims' services.",
+)
 console = Console(stderr=True)
 out = Console()
 
-Replicates = Annotated[int, typer.Option("--replicates", "-r", min=1, max=100_000,
-                                         help="Monte Carlo replicates")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives "
-                                   "identical results")]
-NoSuppress = Annotated[bool, typer.Option(
-    "--no-suppress", help="Show observed counts under 5 (internal use only; the report "
-    "then says so on its cover)")]
+Replicates = Annotated[
+    int, typer.Option("--replicates", "-r", min=1, max=100_000, help="Monte Carlo replicates")
+]
+Seed = Annotated[
+    int, typer.Option("--seed", help="Random seed: the same seed gives identical results")
+]
+NoSuppress = Annotated[
+    bool,
+    typer.Option(
+        "--no-suppress",
+        help="Show observed counts under 5 (internal use only; the report "
+        "then says so on its cover)",
+    ),
+]
 
 
 def _command(*parts: object) -> str:
@@ -38,15 +48,24 @@ def _command(*parts: object) -> str:
 
 
 def _fail(exc: InputError) -> typer.Exit:
-    console.print(f"[bold red]{len(exc.problems)} problem(s) in {exc.what}[/]; nothing was "
-                  "loaded or run:", highlight=False)
+    console.print(
+        f"[bold red]{len(exc.problems)} problem(s) in {exc.what}[/]; nothing was loaded or run:",
+        highlight=False,
+    )
     for p in exc.problems:
         console.print(f"  - {p}", highlight=False, markup=False)
     return typer.Exit(1)
 
 
-def _run_and_write(model_path: Path, scenarios: list[str] | None, replicates: int, seed: int,
-                   out_dir: Path, suppress: bool, command: str) -> Path:
+def _run_and_write(
+    model_path: Path,
+    scenarios: list[str] | None,
+    replicates: int,
+    seed: int,
+    out_dir: Path,
+    suppress: bool,
+    command: str,
+) -> Path:
     from needsled.api import load, run
     from needsled.io.outputs import write_run
 
@@ -57,13 +76,19 @@ def _run_and_write(model_path: Path, scenarios: list[str] | None, replicates: in
     known = [s.name for s in model.scenarios]
     unknown = [s for s in scenarios or [] if s not in known]
     if unknown:
-        console.print(f"[red]No scenario named {', '.join(unknown)}[/]; the model has: "
-                      f"{', '.join(known)}")
+        console.print(
+            f"[red]No scenario named {', '.join(unknown)}[/]; the model has: {', '.join(known)}"
+        )
         raise typer.Exit(2)
     chosen = scenarios or known
     start = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("forecasting crime", total=len(chosen))
 
         def tick(name: str, done: int, total: int) -> None:
@@ -72,15 +97,18 @@ def _run_and_write(model_path: Path, scenarios: list[str] | None, replicates: in
 
         result = run(model, chosen, replicates, seed, progress=tick)
         paths = write_run(result.result, out_dir, command, suppress=suppress)
-    console.print(f"Ran {len(chosen)} scenario(s) x {replicates} replicates in "
-                  f"{time.perf_counter() - start:.1f} s.")
+    console.print(
+        f"Ran {len(chosen)} scenario(s) x {replicates} replicates in "
+        f"{time.perf_counter() - start:.1f} s."
+    )
     return paths["report.html"]
 
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the example model and its "
-                                          "results")] = Path("needsled-demo"),
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the example model and its results")
+    ] = Path("needsled-demo"),
     replicates: Replicates = 500,
     seed: Seed = 20240401,
 ) -> None:
@@ -89,9 +117,15 @@ def demo(
 
     model_dir = write_example(out_dir / "model")
     console.print(f"Example model (32 London boroughs, synthetic data) written to {model_dir}")
-    report = _run_and_write(model_dir, None, replicates, seed, out_dir / "results", True,
-                            _command("demo", "--out", out_dir, "--replicates", replicates,
-                                     "--seed", seed))
+    report = _run_and_write(
+        model_dir,
+        None,
+        replicates,
+        seed,
+        out_dir / "results",
+        True,
+        _command("demo", "--out", out_dir, "--replicates", replicates, "--seed", seed),
+    )
     out.print(f"Report: {report.resolve()}")
     out.print(f"Tables: {report.parent.resolve()} (results.csv, summary.csv, waterfall.csv, ...)")
 
@@ -100,16 +134,28 @@ def demo(
 def run_cmd(
     model: Annotated[Path, typer.Argument(help="Model folder or workbook", exists=True)],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results")],
-    scenario: Annotated[list[str] | None, typer.Option(
-        "--scenario", "-s", help="Scenario to run (repeat for several; default: all)")] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", "-s", help="Scenario to run (repeat for several; default: all)"),
+    ] = None,
     replicates: Replicates = 500,
     seed: Seed = 20240401,
     no_suppress: NoSuppress = False,
 ) -> None:
     """Project demand, waiting lists and shortfalls for a model's scenarios."""
     picks = [x for name in scenario or [] for x in ("--scenario", name)]
-    command = _command("run", model, "--out", out_dir, *picks, "--replicates", replicates,
-                       "--seed", seed, "--no-suppress" if no_suppress else None)
+    command = _command(
+        "run",
+        model,
+        "--out",
+        out_dir,
+        *picks,
+        "--replicates",
+        replicates,
+        "--seed",
+        seed,
+        "--no-suppress" if no_suppress else None,
+    )
     report = _run_and_write(model, scenario, replicates, seed, out_dir, not no_suppress, command)
     out.print(f"Report: {report.resolve()}")
 
@@ -126,14 +172,17 @@ def validate(path: Annotated[Path, typer.Argument(help="Model folder or workbook
         model = load_model(path)
     except InputError as exc:
         raise _fail(exc) from None
-    out.print(f"OK: {path} has {len(model.area_codes)} areas, {len(model.offence_codes)} "
-              f"offences, {len(model.services)} services, {len(model.scenarios)} scenarios; "
-              f"crime history to {model.history_end}.")
+    out.print(
+        f"OK: {path} has {len(model.area_codes)} areas, {len(model.offence_codes)} "
+        f"offences, {len(model.services)} services, {len(model.scenarios)} scenarios; "
+        f"crime history to {model.history_end}."
+    )
 
 
 @app.command()
-def template(path: Annotated[Path, typer.Argument(help="Workbook to create, e.g. model.xlsx")]
-             ) -> None:
+def template(
+    path: Annotated[Path, typer.Argument(help="Workbook to create, e.g. model.xlsx")],
+) -> None:
     """Write a blank input workbook with an instructions sheet."""
     from needsled.io.template import write_template
 
@@ -146,14 +195,15 @@ def template(path: Annotated[Path, typer.Argument(help="Workbook to create, e.g.
 
 
 @app.command()
-def example(folder: Annotated[Path, typer.Argument(help="Folder to write the model into")]
-            ) -> None:
+def example(folder: Annotated[Path, typer.Argument(help="Folder to write the model into")]) -> None:
     """Write the built-in example model as CSV files to edit and run."""
     from needsled.example import write_example
 
     if folder.exists() and any(folder.iterdir()):
-        console.print(f"[red]{folder} is not empty[/]: choose a new folder so that no file "
-                      "of yours is overwritten")
+        console.print(
+            f"[red]{folder} is not empty[/]: choose a new folder so that no file "
+            "of yours is overwritten"
+        )
         raise typer.Exit(1)
     out.print(f"Example model: {write_example(folder).resolve()}")
 

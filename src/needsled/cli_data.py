@@ -425,14 +425,17 @@ def build_met_model(
 
 
 def _yearly(result: MetImport) -> pd.DataFrame:
-    crime = result.crime
-    table = crime.pivot_table(
-        index=crime["month"].dt.year, columns="offence", values="count", aggfunc="sum"
-    )
-    table = table[[c for c, _, _ in result.offences]]
-    table.insert(0, "months", crime.groupby(crime["month"].dt.year)["month"].nunique())
+    """Per calendar year: months covered, then each offence's borough total and the count
+    left out as not assignable to a borough (column ``"<code> none"``)."""
+    crime, ex = result.crime, result.excluded
+    years = crime["month"].dt.year
+    table = pd.DataFrame({"months": crime.groupby(years)["month"].nunique()})
+    for code, _, _ in result.offences:
+        mine, theirs = crime[crime["offence"] == code], ex[ex["offence"] == code]
+        table[code] = mine.groupby(mine["month"].dt.year)["count"].sum()
+        table[f"{code} none"] = theirs.groupby(theirs["month"].dt.year)["count"].sum()
     table.index.name = "year"
-    return table
+    return table.fillna(0).astype("int64")
 
 
 def _import_lines(result: MetImport, files: Sequence[Path]) -> list[str]:
@@ -444,13 +447,14 @@ def _import_lines(result: MetImport, files: Sequence[Path]) -> list[str]:
         "not in the Met files)",
         "Offences: " + ", ".join(f"{c} = Met '{m}'" for c, _, m in result.offences),
         "",
-        "Recorded crimes a year in the boroughs (a year with fewer than 12 months is partial):",
+        "Recorded crimes a year: in the boroughs (imported), and with no borough (Unknown "
+        "and airports, left out); a year with fewer than 12 months is partial:",
     ]
     yearly = _yearly(result)
-    lines.append("  year  months  " + "  ".join(f"{c:>8}" for c in codes))
+    lines.append("  year  months  " + "  ".join(f"{c:>8}  {'no borough':>10}" for c in codes))
     for year, row in yearly.iterrows():
-        cells = "  ".join(f"{int(row[c]):>8,}" for c in codes)
-        lines.append(f"  {year}  {int(row['months']):>6}  {cells}")
+        cells = "  ".join(f"{row[c]:>8,}  {row[c + ' none']:>10,}" for c in codes)
+        lines.append(f"  {year}  {row['months']:>6}  {cells}")
     lines += ["", "Left out (not assignable to a borough):"]
     recent = result.last - 11
     for code in codes:
@@ -468,7 +472,8 @@ def _import_lines(result: MetImport, files: Sequence[Path]) -> list[str]:
         )
     lines.append(
         "  These have no borough, so the model's London demand is that much below the "
-        "published MPS totals."
+        "published MPS totals. The share with no borough changes over time (see the "
+        "table), which moves the borough series even when the MPS total does not."
     )
     lines += ["", "Files read:"]
     lines += [f"  {f}" for f in files]

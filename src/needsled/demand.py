@@ -26,8 +26,15 @@ from numpy.typing import NDArray
 from needsled.model import Model, Pathway
 from needsled.scenarios import Lever, Scenario
 
-__all__ = ["Draws", "LeverSizes", "draw_parameters", "lever_sizes", "point_parameters",
-           "referrals", "waterfall"]
+__all__ = [
+    "Draws",
+    "LeverSizes",
+    "draw_parameters",
+    "lever_sizes",
+    "point_parameters",
+    "referrals",
+    "waterfall",
+]
 
 F64 = NDArray[np.float64]
 
@@ -97,8 +104,9 @@ def lever_sizes(scenario: Scenario, n: int, rng: np.random.Generator | None) -> 
 def _mask(model: Model, lever: Lever) -> tuple[F64, F64]:
     """Which areas (A,) and offences (O,) a lever touches, as 0/1."""
     areas = np.array([lever.areas is None or a in lever.areas for a in model.area_codes], float)
-    offs = np.array([lever.offences is None or o in lever.offences
-                     for o in model.offence_codes], float)
+    offs = np.array(
+        [lever.offences is None or o in lever.offences for o in model.offence_codes], float
+    )
     return areas, offs
 
 
@@ -124,8 +132,12 @@ def referrals(
     opt_out = np.broadcast_to(model.pathway.opt_out[None, :, :, None], crime.shape)
     switch = np.zeros(crime.shape)  # share of victims under the other referral model
     for i, lever in enumerate(scenario.levers):
-        if i not in on or lever.lever not in ("police_reports", "referral_share",
-                                              "self_referral", "referral_model"):
+        if i not in on or lever.lever not in (
+            "police_reports",
+            "referral_share",
+            "self_referral",
+            "referral_model",
+        ):
             continue
         w = lever.profile_weights(months, model.first_month)  # (T,)
         areas, offs = _mask(model, lever)
@@ -146,11 +158,13 @@ def referrals(
     other = np.where(opt_out, consent_in, consent_out)
     consent = (1.0 - switch) * own + switch * other
     police = np.maximum(crime, 0.0) * ref_share * consent
-    unreported = (p["prevalence"] * model.adult_population[None, :, None]
-                  * (1.0 - p["report_share"]) / 12.0)
+    unreported = (
+        p["prevalence"] * model.adult_population[None, :, None] * (1.0 - p["report_share"]) / 12.0
+    )
     self_ref = unreported[..., None] * help_seek
-    engaged = ((police * p["contact_share"][..., None] + self_ref)
-               * (1.0 - p["decline_share"][..., None]))
+    engaged = (police * p["contact_share"][..., None] + self_ref) * (
+        1.0 - p["decline_share"][..., None]
+    )
     prio = p["priority_share"][..., None]
     served = model.staffing.served.astype(float)  # (A, S)
     # (R,A,O,T) x (R,O,S) -> (R,A,S,T), for each class
@@ -172,9 +186,11 @@ def waterfall(model: Model, crime_mean: F64, scenario: Scenario) -> F64:
     """
     draws = point_parameters(model)
     sizes = lever_sizes(scenario, 1, None)
-    demand = [i for i, lv in enumerate(scenario.levers)
-              if lv.lever in ("police_reports", "referral_share", "self_referral",
-                              "referral_model")]
+    demand = [
+        i
+        for i, lv in enumerate(scenario.levers)
+        if lv.lever in ("police_reports", "referral_share", "self_referral", "referral_model")
+    ]
     cache: dict[frozenset[int], F64] = {}
 
     def total(subset: frozenset[int]) -> F64:

@@ -33,7 +33,6 @@ waited 0 steps. Use a weekly step where that resolution matters.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numba as nb
@@ -221,7 +220,7 @@ def _drop_out(state: NDArray[np.uint64], row: F64, top: int, p: float, stochasti
 
 
 @nb.njit(cache=True, parallel=True)
-def _kernel(  # noqa: PLR0913 - a flat signature is what Numba compiles best
+def _kernel(
     arrivals: F64,
     slots: F64,
     hazard: F64,

@@ -72,8 +72,17 @@ class Pathway:
     priority_share: Uncertain
     opt_out: NDArray[np.bool_]
 
-    RATES = ("report_share", "referral_share", "consent_opt_in", "consent_opt_out",
-             "prevalence", "help_seeking", "contact_share", "decline_share", "priority_share")
+    RATES = (
+        "report_share",
+        "referral_share",
+        "consent_opt_in",
+        "consent_opt_out",
+        "prevalence",
+        "help_seeking",
+        "contact_share",
+        "decline_share",
+        "priority_share",
+    )
 
 
 @dataclass(frozen=True)

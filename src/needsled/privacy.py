@@ -21,8 +21,9 @@ THRESHOLD = 5
 SUPPRESSED = "<5"
 
 
-def suppression_mask(counts: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.bool_],
-                                                          NDArray[np.bool_]]:
+def suppression_mask(
+    counts: NDArray[np.int64],
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
     """Which cells, row totals and column totals to hide, for a 2-D table of counts."""
     x = np.asarray(counts, dtype=np.int64)
     if x.ndim != 2 or (x < 0).any():
@@ -50,15 +51,19 @@ def suppression_mask(counts: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDAr
     return hide, hide_row, hide_col
 
 
-def suppress_table(counts: pd.DataFrame, *, suppress: bool = True,
-                   total_label: str = "Total") -> pd.DataFrame:
+def suppress_table(
+    counts: pd.DataFrame, *, suppress: bool = True, total_label: str = "Total"
+) -> pd.DataFrame:
     """The table as text, with a total row and column, small counts hidden.
 
     ``suppress=False`` (for internal use only) shows every count; outputs then say so.
     """
     x = counts.to_numpy(dtype=np.int64)
-    hide, hide_row, hide_col = (suppression_mask(x) if suppress else (
-        np.zeros(x.shape, bool), np.zeros(x.shape[0], bool), np.zeros(x.shape[1], bool)))
+    hide, hide_row, hide_col = (
+        suppression_mask(x)
+        if suppress
+        else (np.zeros(x.shape, bool), np.zeros(x.shape[0], bool), np.zeros(x.shape[1], bool))
+    )
     text = np.where(hide, SUPPRESSED, x.astype(str)).astype(object)
     out = pd.DataFrame(text, index=counts.index, columns=counts.columns)
     out[total_label] = np.where(hide_row, SUPPRESSED, x.sum(1).astype(str))

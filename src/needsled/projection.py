@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,13 +40,38 @@ WEEKS_PER_MONTH = 52.0 / 12.0
 TIME_TO_TARGET_WEEKS = 26.0  # NHS-R default for relief capacity
 
 METRICS = (
-    "referrals", "starts", "waiting", "open_cases", "drop_outs", "completions",
-    "mean_wait_weeks", "p90_wait_weeks", "within_target_share", "utilisation",
-    "caseload_per_fte", "places", "capacity", "fte", "fte_needed", "fte_shortfall",
+    "referrals",
+    "starts",
+    "waiting",
+    "open_cases",
+    "drop_outs",
+    "completions",
+    "mean_wait_weeks",
+    "p90_wait_weeks",
+    "within_target_share",
+    "utilisation",
+    "caseload_per_fte",
+    "places",
+    "capacity",
+    "fte",
+    "fte_needed",
+    "fte_shortfall",
     "cost_shortfall",
 )
-SUMMED = ("referrals", "starts", "waiting", "open_cases", "drop_outs", "completions", "places",
-          "capacity", "fte", "fte_needed", "fte_shortfall", "cost_shortfall")
+SUMMED = (
+    "referrals",
+    "starts",
+    "waiting",
+    "open_cases",
+    "drop_outs",
+    "completions",
+    "places",
+    "capacity",
+    "fte",
+    "fte_needed",
+    "fte_shortfall",
+    "cost_shortfall",
+)
 Progress = Callable[[str, int, int], None]
 
 
@@ -90,8 +116,15 @@ def run(
     replicates: int = 500,
     seed: int = 20240401,
     progress: Progress | None = None,
+    chunk_areas: int | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
-    """Simulate the named scenarios (all of the model's by default)."""
+    """Simulate the named scenarios (all of the model's by default).
+
+    ``chunk_areas`` splits each scenario's areas into chunks of that many (default: one chunk),
+    and ``executor`` (any ``concurrent.futures.Executor``) runs the chunks; the results are
+    identical however the work is split.
+    """
     if replicates < 1:
         raise ValueError(f"replicates must be at least 1, not {replicates}")
     chosen = [model.scenario(n) for n in scenarios] if scenarios else list(model.scenarios)
@@ -100,8 +133,14 @@ def run(
     n_a, n_o = history.shape[:2]
     method = model.settings.forecast_method or DEFAULT_METHOD
     groups = np.tile(np.arange(n_o), n_a)
-    fc = forecast(history.reshape(n_a * n_o, -1), horizon, replicates,
-                  np.random.default_rng([seed, 1]), method=method, groups=groups)
+    fc = forecast(
+        history.reshape(n_a * n_o, -1),
+        horizon,
+        replicates,
+        np.random.default_rng([seed, 1]),
+        method=method,
+        groups=groups,
+    )
     paths = fc.paths.reshape(replicates, n_a, n_o, horizon)
     crime_mean = fc.mean.reshape(n_a, n_o, horizon)
     draws = draw_parameters(model, replicates, np.random.default_rng([seed, 2]))
@@ -110,12 +149,23 @@ def run(
         if progress:
             progress(sc.name, k, len(chosen))
         sizes = lever_sizes(sc, replicates, np.random.default_rng([seed, 3, _key(sc.name)]))
-        results.append(_scenario(model, sc, paths, crime_mean, draws, sizes, seed))
+        results.append(
+            _scenario(model, sc, paths, crime_mean, draws, sizes, seed, chunk_areas, executor)
+        )
     if progress:
         progress("done", len(chosen), len(chosen))
-    return RunResult(model, replicates, seed, model.months, tuple(results), fc.method,
-                     fc.notes, crime_mean, fc.lo80.reshape(crime_mean.shape),
-                     fc.hi80.reshape(crime_mean.shape))
+    return RunResult(
+        model,
+        replicates,
+        seed,
+        model.months,
+        tuple(results),
+        fc.method,
+        fc.notes,
+        crime_mean,
+        fc.lo80.reshape(crime_mean.shape),
+        fc.hi80.reshape(crime_mean.shape),
+    )
 
 
 def _key(name: str) -> int:
@@ -130,22 +180,45 @@ def _history_before_start(model: Model) -> F64:
     return model.crime_history[..., : model.crime_history.shape[-1] - cut]
 
 
-def _scenario(model: Model, sc: Scenario, paths: F64, crime_mean: F64, draws: Draws,
-              sizes: LeverSizes, seed: int) -> ScenarioResult:
+def _scenario(
+    model: Model,
+    sc: Scenario,
+    paths: F64,
+    crime_mean: F64,
+    draws: Draws,
+    sizes: LeverSizes,
+    seed: int,
+    chunk_areas: int | None,
+    executor: Executor | None,
+) -> ScenarioResult:
     arrivals = referrals(model, paths, draws, sc, sizes)
-    metrics = run_chunk(model, sc, arrivals, draws, sizes, seed, stochastic=True)
+    n_a = len(model.area_codes)
+    step = chunk_areas or n_a
+    chunks = [list(range(i, min(i + step, n_a))) for i in range(0, n_a, step)]
+
+    def one(areas: list[int]) -> dict[str, F32]:
+        return run_chunk(model, sc, arrivals, draws, sizes, seed, stochastic=True, areas=areas)
+
+    parts = list(executor.map(one, chunks)) if executor else [one(c) for c in chunks]
+    metrics = _with_total(
+        {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}, model.staffing.served
+    )
     point, psizes = point_parameters(model), lever_sizes(sc, 1, None)
     det_arr = referrals(model, crime_mean[None], point, sc, psizes)
-    det = run_chunk(model, sc, det_arr, point, psizes, seed, stochastic=False)
+    det = _with_total(
+        run_chunk(model, sc, det_arr, point, psizes, seed, stochastic=False), model.staffing.served
+    )
     cap = _capacity(model, sc, point, psizes)
     places = cap.slots[0]
     return ScenarioResult(
-        scenario=sc, metrics=metrics,
+        scenario=sc,
+        metrics=metrics,
         deterministic={k: v[0].astype(np.float64) for k, v in det.items()},
         waterfall=waterfall(model, crime_mean, sc),
         demand_per_week=det_arr[0].sum(axis=-1) / WEEKS_PER_MONTH,
         capacity_per_week=places / cap.duration_weeks[0][None],
-        places=places, duration_weeks=cap.duration_weeks[0],
+        places=places,
+        duration_weeks=cap.duration_weeks[0],
     )
 
 
@@ -170,8 +243,7 @@ def _capacity(model: Model, sc: Scenario, draws: Draws, sizes: LeverSizes) -> _C
     for i, lever in enumerate(sc.levers):
         w = lever.profile_weights(months, model.first_month)
         s_on = np.array([lever.services is None or s in lever.services for s in svc], float)
-        a_on = np.array([lever.areas is None or a in lever.areas for a in model.area_codes],
-                        float)
+        a_on = np.array([lever.areas is None or a in lever.areas for a in model.area_codes], float)
         size = sizes.sizes[i]
         if lever.lever == "fte":
             reach = a_on[None, :, None, None] * s_on[None, None, :, None] * w
@@ -198,24 +270,34 @@ def n_phases(duration_steps: F64, cv: F64) -> NDArray[np.int64]:
     return np.maximum(1, np.minimum(wanted, np.floor(duration_steps))).astype(np.int64)
 
 
-def run_chunk(model: Model, sc: Scenario, arrivals: F64, draws: Draws, sizes: LeverSizes,
-              seed: int, *, stochastic: bool, areas: Sequence[int] | None = None,
-              ) -> dict[str, F32]:
-    """Simulate one scenario for some areas; metrics (R, A_chunk + 1, S, T) float32.
+def run_chunk(
+    model: Model,
+    sc: Scenario,
+    arrivals: F64,
+    draws: Draws,
+    sizes: LeverSizes,
+    seed: int,
+    *,
+    stochastic: bool,
+    areas: Sequence[int] | None = None,
+) -> dict[str, F32]:
+    """Simulate one scenario for some areas (default all); metrics (R, A_chunk, S, T) float32.
 
-    ``arrivals`` is (R, A, S, T, 2) from :func:`needsled.demand.referrals`. The extra last
-    area is the chunk's areas together.
+    ``arrivals`` is (R, A, S, T, 2) from :func:`needsled.demand.referrals`. Only plain arrays
+    go in and out, so a chunk can run anywhere.
     """
     ai = np.arange(arrivals.shape[1]) if areas is None else np.asarray(areas)
     cap = _capacity(model, sc, draws, sizes)
     sv, st = model.services, model.staffing
     step_weeks = WEEKS_PER_MONTH if model.settings.step == "month" else 1.0
     if model.settings.step != "month":
-        raise ValueError("the run layer projects by month; use the flow engine directly for a "
-                         "weekly step (needsled.flow.simulate)")
+        raise ValueError(
+            "the run layer projects by month; use the flow engine directly for a "
+            "weekly step (needsled.flow.simulate)"
+        )
     n_r, n_s, n_t = draws.n, len(sv), arrivals.shape[3]
     n_c = len(ai) * n_r
-    k = max(2, int(round(model.settings.wait_buckets_months * WEEKS_PER_MONTH / step_weeks)) + 1)
+    k = max(2, round(model.settings.wait_buckets_months * WEEKS_PER_MONTH / step_weeks) + 1)
     base_steps = sv.duration_weeks.value / step_weeks
     phases = n_phases(base_steps, sv.duration_cv)
     hazard = np.minimum(1.0, phases[None, :, None] / (cap.duration_weeks / step_weeks))
@@ -228,19 +310,23 @@ def run_chunk(model: Model, sc: Scenario, arrivals: F64, draws: Draws, sizes: Le
     def per_chain(x: F64) -> F64:  # (R, ...) -> repeated for each area
         return np.broadcast_to(x[None], (len(ai), *x.shape)).reshape(n_c, *x.shape[1:])
 
-    prio0 = arrivals[:, :, :, 0, 0].sum(0) / np.maximum(arrivals[:, :, :, 0, :].sum((0, 3)),
-                                                         1e-12)
+    prio0 = arrivals[:, :, :, 0, 0].sum(0) / np.maximum(arrivals[:, :, :, 0, :].sum((0, 3)), 1e-12)
     wait0 = _waiting_start(st.waiting_start, st.waiting_start_mean_weeks / step_weeks, prio0, k)
     inputs = FlowInputs(
-        arrivals=chains(arrivals), slots=chains(cap.slots),
-        hazard=per_chain(hazard), n_phases=phases, drop=per_chain(drop),
+        arrivals=chains(arrivals),
+        slots=chains(cap.slots),
+        hazard=per_chain(hazard),
+        n_phases=phases,
+        drop=per_chain(drop),
         reengage_share=per_chain(draws.reengage_share),
         reengage_steps=np.maximum(1, np.round(sv.reengage_after_weeks / step_weeks)).astype(
-            np.int64),
+            np.int64
+        ),
         waiting_start=chains(np.broadcast_to(wait0[None], (n_r, *wait0.shape))),
         open_start=chains(np.broadcast_to(st.open_start[None], (n_r, *st.open_start.shape))),
         target_steps=np.floor(sv.target_wait_weeks / step_weeks + 1e-9).astype(np.int64),
-        stretch=sv.stretch, priority_first=sv.priority_first,
+        stretch=sv.stretch,
+        priority_first=sv.priority_first,
         seeds=_chain_seeds(seed, ai, n_r),
     )
     out = simulate(inputs, stochastic=stochastic)
@@ -249,16 +335,19 @@ def run_chunk(model: Model, sc: Scenario, arrivals: F64, draws: Draws, sizes: Le
         return np.moveaxis(x.reshape(len(ai), n_r, n_s, n_t), 0, 1)
 
     m: dict[str, F32] = {
-        "referrals": back(out.referrals), "starts": back(out.starts),
-        "waiting": back(out.waiting), "open_cases": back(out.open_cases),
-        "drop_outs": back(out.drop_outs), "completions": back(out.completions),
+        "referrals": back(out.referrals),
+        "starts": back(out.starts),
+        "waiting": back(out.waiting),
+        "open_cases": back(out.open_cases),
+        "drop_outs": back(out.drop_outs),
+        "completions": back(out.completions),
         "mean_wait_weeks": back(out.mean_wait_steps) * np.float32(step_weeks),
         "p90_wait_weeks": back(out.p90_wait_steps) * np.float32(step_weeks),
         "within_target_share": back(out.within_target_share),
     }
     fte = cap.fte[:, ai]
     _derived(m, fte, cap.slots[:, ai], arrivals[:, ai].sum(-1) / step_weeks, cap, model)
-    return _with_total(m, st.served[ai])
+    return m
 
 
 def _waiting_start(count: F64, mean_steps: F64, prio_share: F64, k: int) -> F64:
@@ -268,10 +357,10 @@ def _waiting_start(count: F64, mean_steps: F64, prio_share: F64, k: int) -> F64:
     out = np.zeros((n_a, n_s, 2, k))
     for a in range(n_a):
         for s in range(n_s):
-            total = int(round(count[a, s]))
+            total = round(count[a, s])
             if total <= 0:
                 continue
-            span = min(k, int(round(2 * mean_steps[a, s])) + 1)
+            span = min(k, round(2 * mean_steps[a, s]) + 1)
             spread = np.full(span, total // span)
             spread[: total % span] += 1
             prio = np.round(spread * prio_share[a, s])
@@ -281,13 +370,13 @@ def _waiting_start(count: F64, mean_steps: F64, prio_share: F64, k: int) -> F64:
 
 
 def _chain_seeds(seed: int, areas: NDArray[np.int64], n_r: int) -> NDArray[np.int64]:
-    rows = [np.random.SeedSequence([seed, 4, int(a)]).generate_state(n_r, np.uint64)
-            for a in areas]
+    rows = [np.random.SeedSequence([seed, 4, int(a)]).generate_state(n_r, np.uint64) for a in areas]
     return (np.concatenate(rows) >> np.uint64(1)).astype(np.int64)
 
 
-def _derived(m: dict[str, F32], fte: F64, slots: F64, demand_week: F64, cap: _Capacity,
-             model: Model) -> None:
+def _derived(
+    m: dict[str, F32], fte: F64, slots: F64, demand_week: F64, cap: _Capacity, model: Model
+) -> None:
     """FTE needed to meet the target wait, and the shortfall in FTE and money.
 
     Queue services: the capacity (starts a week) needed is the larger of the NHS-R target
@@ -300,16 +389,15 @@ def _derived(m: dict[str, F32], fte: F64, slots: F64, demand_week: F64, cap: _Ca
     dur = cap.duration_weeks[:, None]
     per_fte_week = sv.places_per_fte[None, None, :, None] / dur
     target = queueing.target_capacity(demand_week, tw)
-    relief = queueing.relief_capacity(demand_week, m["waiting"],
-                                      queueing.target_queue_size(demand_week, tw),
-                                      TIME_TO_TARGET_WEEKS)
+    relief = queueing.relief_capacity(
+        demand_week, m["waiting"], queueing.target_queue_size(demand_week, tw), TIME_TO_TARGET_WEEKS
+    )
     queue_fte = np.maximum(target, relief) / per_fte_week
     stretch_fte = m["open_cases"] / sv.places_per_fte[None, None, :, None]
     needed = np.where(sv.stretch[None, None, :, None], stretch_fte, queue_fte)
     with np.errstate(invalid="ignore", divide="ignore"):
         m["utilisation"] = np.where(slots > 0, m["open_cases"] / slots, np.nan).astype(np.float32)
-        m["caseload_per_fte"] = np.where(fte > 0, m["open_cases"] / fte, np.nan).astype(
-            np.float32)
+        m["caseload_per_fte"] = np.where(fte > 0, m["open_cases"] / fte, np.nan).astype(np.float32)
     m["fte"] = fte.astype(np.float32)
     m["places"] = slots.astype(np.float32)
     m["capacity"] = (slots / dur * WEEKS_PER_MONTH).astype(np.float32)
@@ -318,8 +406,7 @@ def _derived(m: dict[str, F32], fte: F64, slots: F64, demand_week: F64, cap: _Ca
     m["fte_shortfall"] = short.astype(np.float32)
     m["cost_shortfall"] = (short * cap.cost_per_fte[:, None]).astype(np.float32)
     for key in ("waiting", "mean_wait_weeks", "p90_wait_weeks"):
-        m[key] = np.where(sv.stretch[None, None, :, None], np.float32(0), m[key]).astype(
-            np.float32)
+        m[key] = np.where(sv.stretch[None, None, :, None], np.float32(0), m[key]).astype(np.float32)
 
 
 def _with_total(m: dict[str, F32], served: NDArray[np.bool_]) -> dict[str, F32]:
@@ -338,12 +425,13 @@ def _with_total(m: dict[str, F32], served: NDArray[np.bool_]) -> dict[str, F32]:
         elif key in ("utilisation", "caseload_per_fte"):
             denom = m["places"] if key == "utilisation" else m["fte"]
             with np.errstate(invalid="ignore", divide="ignore"):
-                tot = (np.where(mask, m["open_cases"], 0).sum(1, keepdims=True)
-                       / np.where(mask, denom, 0).sum(1, keepdims=True))
+                tot = np.where(mask, m["open_cases"], 0).sum(1, keepdims=True) / np.where(
+                    mask, denom, 0
+                ).sum(1, keepdims=True)
         else:  # a 90th percentile cannot be pooled from the areas' 90th percentiles
             tot = np.full_like(x[:, :1], np.nan)
         out[key] = np.concatenate([x, tot.astype(np.float32)], axis=1)
-    served_any = served.any(0)[None, None, :, None]
+    served_any = np.asarray(served.any(axis=0))[None, None, :, None]
     for key in out:
         out[key][:, -1:] = np.where(served_any, out[key][:, -1:], np.nan)
     return out

@@ -41,7 +41,7 @@ class ReportInputs:
 def _vega_bundle() -> str:
     import vl_convert as vlc
 
-    return str(vlc.javascript_bundle())
+    return str(vlc.javascript_bundle(None))  # type: ignore[arg-type]  # stub says str; None = default
 
 
 def _fmt(x: float) -> str:
@@ -63,26 +63,34 @@ def headline(inp: ReportInputs, scenario: str) -> list[str]:
     out = []
     sel = (res["scenario"] == scenario) & (res["area"] == ALL_AREAS) & (res["month"] == last)
     ends = res.loc[sel].set_index(["service", "metric"])
-    ysel = ((summ["scenario"] == scenario) & (summ["area"] == ALL_AREAS)
-            & (summ["year"] == last_year))
+    ysel = (
+        (summ["scenario"] == scenario) & (summ["area"] == ALL_AREAS) & (summ["year"] == last_year)
+    )
     year = summ.loc[ysel].set_index(["service", "metric"])
     services = list(dict.fromkeys(ends.index.get_level_values(0).astype(str)))
-    ranked = sorted(services, key=lambda s: -float(year.loc[(s, "cost_shortfall"), "mean"]))
+    cost = year["mean"].xs("cost_shortfall", level="metric").astype(float)
+    ranked = sorted(services, key=lambda s: -float(cost.get(s, 0.0)))
     for svc in ranked:
         name = inp.service_names.get(svc, svc)
         fte = year.loc[(svc, "fte_shortfall")]
         cost = year.loc[(svc, "cost_shortfall")]
         if (svc, "waiting") in ends.index and ends.loc[(svc, "waiting"), "mean"] > 0:
             w = ends.loc[(svc, "waiting")]
-            lead = (f"By {when} the {name} waiting list reaches {_fmt(w['mean'])} "
-                    f"({_fmt(w['p10'])}–{_fmt(w['p90'])})")
+            lead = (
+                f"By {when} the {name} waiting list reaches {_fmt(w['mean'])} "
+                f"({_fmt(w['p10'])}–{_fmt(w['p90'])})"
+            )
         else:
             c = ends.loc[(svc, "caseload_per_fte")]
-            lead = (f"By {when} {name} caseloads reach {c['mean']:.0f} open cases per FTE "
-                    f"({c['p10']:.0f}–{c['p90']:.0f})")
+            lead = (
+                f"By {when} {name} caseloads reach {c['mean']:.0f} open cases per FTE "
+                f"({c['p10']:.0f}–{c['p90']:.0f})"
+            )
         if fte["mean"] >= 0.05:
-            gap = (f"closing the gap needs {fte['mean']:,.1f} more FTE "
-                   f"({fte['p10']:,.1f}–{fte['p90']:,.1f}), {_money(cost['mean'])} a year")
+            gap = (
+                f"closing the gap needs {fte['mean']:,.1f} more FTE "
+                f"({fte['p10']:,.1f}–{fte['p90']:,.1f}), {_money(cost['mean'])} a year"
+            )
         else:
             gap = "staffing meets the target wait"
         out.append(f"{lead}; {gap} in {last_year}.")
@@ -103,21 +111,27 @@ def render_html(inp: ReportInputs) -> str:
         specs[f"waterfall-{sc}"] = charts.waterfall(inp.waterfall, sc)
     spec_json = {k: json.loads(v.to_json()) for k, v in specs.items()}
     template = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda n: resources.files("needsled.templates").joinpath(
-            n).read_text(encoding="utf-8")),
+        loader=jinja2.FunctionLoader(
+            lambda n: resources.files("needsled.templates").joinpath(n).read_text(encoding="utf-8")
+        ),
         autoescape=True,
     ).get_template("report.html.j2")
     qsel = inp.queueing["statement"].str.startswith("grows")
     return template.render(
-        title=f"needsled: {inp.model_name}", version=__version__, manifest=inp.manifest,
-        headlines={sc: headline(inp, sc) for sc in scenarios}, scenarios=scenarios,
+        title=f"needsled: {inp.model_name}",
+        version=__version__,
+        manifest=inp.manifest,
+        headlines={sc: headline(inp, sc) for sc in scenarios},
+        scenarios=scenarios,
         specs=json.dumps(spec_json).replace("</", "<\\/"),
         bundle=_vega_bundle().replace("</script", "<\\/script"),
         queue_rows=inp.queueing.loc[qsel].head(40).to_dict("records"),
         queue_count=int(qsel.sum()),
         scenario_table=_scenario_table(inp, scenarios, last_year),
-        observed=inp.observed, assumptions=inp.assumptions.to_dict("records"),
-        suppressed=inp.suppressed, service_names=inp.service_names,
+        observed=inp.observed,
+        assumptions=inp.assumptions.to_dict("records"),
+        suppressed=inp.suppressed,
+        service_names=inp.service_names,
     )
 
 
@@ -128,8 +142,11 @@ def _scenario_table(inp: ReportInputs, scenarios: list[str], year: str) -> list[
     for svc in dict.fromkeys(s.loc[sel, "service"].astype(str)):
         row = {"service": inp.service_names.get(svc, svc)}
         for sc in scenarios:
-            pick = s.loc[sel & (s["scenario"] == sc) & (s["service"] == svc)].set_index("metric")
-            row[sc] = (f"{_fmt(pick.loc['waiting', 'mean'])} waiting; "
-                       f"{pick.loc['fte_shortfall', 'mean']:,.1f} FTE short")
+            pick = s.loc[sel & (s["scenario"] == sc) & (s["service"] == svc)]
+            means = pick.set_index("metric")["mean"].astype(float)
+            row[sc] = (
+                f"{_fmt(float(means['waiting']))} waiting; "
+                f"{float(means['fte_shortfall']):,.1f} FTE short"
+            )
         rows.append(row)
     return rows

@@ -1,29 +1,51 @@
 """Tables from a run: results (long form), yearly summary, waterfall, queueing checks.
 
-Pure: takes a :class:`~needsled.run.RunResult` (needsled.projection), returns pandas DataFrames. Projections are
-rounded to a sensible precision (they are estimates, not observations: model.md section 8).
+Pure: takes a :class:`~needsled.projection.RunResult`, returns pandas DataFrames. Projections
+are rounded to a sensible precision (they are estimates, not observations: model.md section 8).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from needsled import queueing
-from needsled.projection import METRICS, SUMMED, WEEKS_PER_MONTH, RunResult, ScenarioResult
+from needsled.model import Model
+from needsled.projection import METRICS, WEEKS_PER_MONTH, RunResult, ScenarioResult
 from needsled.scenarios import month_index
 from needsled.stats import summarise
 
 __all__ = ["ALL_AREAS", "queueing_table", "results_table", "summary_table", "waterfall_table"]
 
 ALL_AREAS = "ALL"
-RESULT_COLUMNS = ["scenario", "area", "service", "month", "metric", "mean", "p10", "p50", "p90",
-                  "deterministic", "area_name"]
+RESULT_COLUMNS = [
+    "scenario",
+    "area",
+    "service",
+    "month",
+    "metric",
+    "mean",
+    "p10",
+    "p50",
+    "p90",
+    "deterministic",
+    "area_name",
+]
 # decimals kept per metric: counts to 1 place, weeks to 1, shares to 3, FTE to 2, £ to 100
-DECIMALS = {"mean_wait_weeks": 1, "p90_wait_weeks": 1, "within_target_share": 3,
-            "utilisation": 3, "caseload_per_fte": 1, "fte": 2, "fte_needed": 2,
-            "fte_shortfall": 2, "cost_shortfall": -2}
+DECIMALS = {
+    "mean_wait_weeks": 1,
+    "p90_wait_weeks": 1,
+    "within_target_share": 3,
+    "utilisation": 3,
+    "caseload_per_fte": 1,
+    "fte": 2,
+    "fte_needed": 2,
+    "fte_shortfall": 2,
+    "cost_shortfall": -2,
+}
 
 
 def _rounded(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -37,7 +59,7 @@ def _rounded(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def _served(res: RunResult) -> NDArray[np.bool_]:
     served = res.model.staffing.served
-    return np.vstack([served, served.any(0)[None]])  # (A + 1, S)
+    return np.vstack([served, np.asarray(served.any(axis=0))[None]])  # (A + 1, S)
 
 
 def results_table(res: RunResult) -> pd.DataFrame:
@@ -52,15 +74,26 @@ def results_table(res: RunResult) -> pd.DataFrame:
             stats = summarise(sr.metrics[metric])  # (4, A+1, S, T)
             det = sr.deterministic[metric]
             a_i, s_i, t_i = np.nonzero(np.broadcast_to(served[..., None], det.shape))
-            frames.append(_rounded(pd.DataFrame({
-                "scenario": sr.scenario.name, "area": np.asarray(areas)[a_i],
-                "service": np.asarray(model.services.codes)[s_i],
-                "month": np.asarray(res.months)[t_i], "metric": metric,
-                "mean": stats[0, a_i, s_i, t_i], "p10": stats[1, a_i, s_i, t_i],
-                "p50": stats[2, a_i, s_i, t_i], "p90": stats[3, a_i, s_i, t_i],
-                "deterministic": det[a_i, s_i, t_i],
-                "area_name": np.asarray([names[a] for a in areas])[a_i],
-            }), metric))
+            frames.append(
+                _rounded(
+                    pd.DataFrame(
+                        {
+                            "scenario": sr.scenario.name,
+                            "area": np.asarray(areas)[a_i],
+                            "service": np.asarray(model.services.codes)[s_i],
+                            "month": np.asarray(res.months)[t_i],
+                            "metric": metric,
+                            "mean": stats[0, a_i, s_i, t_i],
+                            "p10": stats[1, a_i, s_i, t_i],
+                            "p50": stats[2, a_i, s_i, t_i],
+                            "p90": stats[3, a_i, s_i, t_i],
+                            "deterministic": det[a_i, s_i, t_i],
+                            "area_name": np.asarray([names[a] for a in areas])[a_i],
+                        }
+                    ),
+                    metric,
+                )
+            )
     out = pd.concat(frames, ignore_index=True)
     for col in ("scenario", "area", "service", "month", "metric", "area_name"):
         out[col] = out[col].astype("category")
@@ -74,12 +107,16 @@ def financial_years(months: tuple[str, ...]) -> NDArray[np.str_]:
     return np.array([f"{y}/{(y + 1) % 100:02d}" for y in start])
 
 
-def _yearly(sr: ScenarioResult, metric: str, years: NDArray[np.str_]) -> tuple[
-        NDArray[np.float64], list[str]]:
+def _yearly(
+    sr: ScenarioResult, metric: str, years: NDArray[np.str_]
+) -> tuple[NDArray[np.float64], list[str]]:
     """(R or 1, A+1, S, Y) yearly value per replicate: flows summed, stocks at year end,
     waits weighted by starts, FTE and costs averaged over the year's months."""
     labels = list(dict.fromkeys(years.tolist()))
-    x_all = {"stoch": sr.metrics, "det": {k: v[None] for k, v in sr.deterministic.items()}}
+    x_all: dict[str, dict[str, NDArray[np.floating]]] = {
+        "stoch": dict(sr.metrics),
+        "det": {k: v[None] for k, v in sr.deterministic.items()},
+    }
     out = {}
     for kind, m in x_all.items():
         cols = []
@@ -101,8 +138,18 @@ def _yearly(sr: ScenarioResult, metric: str, years: NDArray[np.str_]) -> tuple[
     return np.concatenate([out["det"], out["stoch"]]), labels
 
 
-SUMMARY_METRICS = ("referrals", "starts", "drop_outs", "waiting", "mean_wait_weeks",
-                   "within_target_share", "fte", "fte_needed", "fte_shortfall", "cost_shortfall")
+SUMMARY_METRICS = (
+    "referrals",
+    "starts",
+    "drop_outs",
+    "waiting",
+    "mean_wait_weeks",
+    "within_target_share",
+    "fte",
+    "fte_needed",
+    "fte_shortfall",
+    "cost_shortfall",
+)
 
 
 def summary_table(res: RunResult) -> pd.DataFrame:
@@ -118,13 +165,25 @@ def summary_table(res: RunResult) -> pd.DataFrame:
             stats = summarise(x[1:])
             det = x[0]
             a_i, s_i, y_i = np.nonzero(np.broadcast_to(served[..., None], det.shape))
-            frames.append(_rounded(pd.DataFrame({
-                "scenario": sr.scenario.name, "year": np.asarray(labels)[y_i],
-                "service": np.asarray(model.services.codes)[s_i], "area": areas[a_i],
-                "metric": metric, "mean": stats[0, a_i, s_i, y_i], "p10": stats[1, a_i, s_i, y_i],
-                "p50": stats[2, a_i, s_i, y_i], "p90": stats[3, a_i, s_i, y_i],
-                "deterministic": det[a_i, s_i, y_i],
-            }), metric))
+            frames.append(
+                _rounded(
+                    pd.DataFrame(
+                        {
+                            "scenario": sr.scenario.name,
+                            "year": np.asarray(labels)[y_i],
+                            "service": np.asarray(model.services.codes)[s_i],
+                            "area": areas[a_i],
+                            "metric": metric,
+                            "mean": stats[0, a_i, s_i, y_i],
+                            "p10": stats[1, a_i, s_i, y_i],
+                            "p50": stats[2, a_i, s_i, y_i],
+                            "p90": stats[3, a_i, s_i, y_i],
+                            "deterministic": det[a_i, s_i, y_i],
+                        }
+                    ),
+                    metric,
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -140,19 +199,33 @@ def waterfall_table(res: RunResult) -> pd.DataFrame:
     areas = [*model.area_codes, ALL_AREAS]
     for sr in res.scenarios:
         total = sr.deterministic["referrals"].sum(-1)  # (A+1, S)
-        start = base.deterministic["referrals"].sum(-1) if base else total - np.concatenate(
-            [sr.waterfall.sum(0), sr.waterfall.sum((0, 1))[None]])
+        start = (
+            base.deterministic["referrals"].sum(-1)
+            if base
+            else total - np.concatenate([sr.waterfall.sum(0), sr.waterfall.sum((0, 1))[None]])
+        )
         steps = [("baseline", "Baseline referrals", start)]
         for lever, contrib in zip(sr.scenario.levers, sr.waterfall, strict=True):
-            steps.append((lever.lever, lever.label(),
-                          np.concatenate([contrib, contrib.sum(0)[None]])))
+            steps.append(
+                (lever.lever, lever.label(), np.concatenate([contrib, contrib.sum(0)[None]]))
+            )
         steps.append(("scenario", f"{sr.scenario.name} referrals", total))
         for order, (kind, label, values) in enumerate(steps):
             for a, s in zip(*np.nonzero(_served(res)), strict=True):
-                rows.append((sr.scenario.name, areas[a], model.services.codes[s], order, kind,
-                             label, float(values[a, s])))
-    out = pd.DataFrame(rows, columns=["scenario", "area", "service", "step", "lever", "label",
-                                      "referrals"])
+                rows.append(
+                    (
+                        sr.scenario.name,
+                        areas[a],
+                        model.services.codes[s],
+                        order,
+                        kind,
+                        label,
+                        float(values[a, s]),
+                    )
+                )
+    out = pd.DataFrame(
+        rows, columns=["scenario", "area", "service", "step", "lever", "label", "referrals"]
+    )
     out["referrals"] = out["referrals"].round(1) + 0.0
     return out
 
@@ -168,7 +241,6 @@ def queueing_table(res: RunResult) -> pd.DataFrame:
     no steady state and the table says how fast the list grows instead.
     """
     model = res.model
-    sv = model.services
     years = financial_years(res.months)
     keep = [years[0], years[-1]]
     rows = []
@@ -180,22 +252,28 @@ def queueing_table(res: RunResult) -> pd.DataFrame:
             dur = sr.duration_weeks[:, sel].mean(-1)[None]  # (1, S)
             cap = places / dur
             waiting = sr.deterministic["waiting"][:-1][..., sel][..., -1]
-            mean_wait = sr.deterministic["mean_wait_weeks"][:-1][..., sel]
-            mean_wait = np.nan_to_num(np.nanmean(np.where(np.isnan(mean_wait), np.nan,
-                                                          mean_wait), -1)
-                                      if np.isfinite(mean_wait).any() else mean_wait[..., -1])
-            rows += _queue_rows(model, sr.scenario.name, y, lam, cap, places, dur, waiting,
-                                mean_wait)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: nobody started
+                mean_wait = np.nan_to_num(
+                    np.nanmean(sr.deterministic["mean_wait_weeks"][:-1][..., sel], axis=-1)
+                )
+            rows += _queue_rows(
+                model, sr.scenario.name, y, lam, cap, places, dur, waiting, mean_wait
+            )
     return pd.DataFrame(rows)
 
 
-def _queue_rows(model: object, scenario: str, year: str, lam: NDArray[np.float64],
-                cap: NDArray[np.float64], places: NDArray[np.float64],
-                dur: NDArray[np.float64], waiting: NDArray[np.float64],
-                mean_wait: NDArray[np.float64]) -> list[dict[str, object]]:
-    from needsled.model import Model
-
-    assert isinstance(model, Model)
+def _queue_rows(
+    model: Model,
+    scenario: str,
+    year: str,
+    lam: NDArray[np.float64],
+    cap: NDArray[np.float64],
+    places: NDArray[np.float64],
+    dur: NDArray[np.float64],
+    waiting: NDArray[np.float64],
+    mean_wait: NDArray[np.float64],
+) -> list[dict[str, object]]:
     sv = model.services
     tw = sv.target_wait_weeks[None]
     load = np.where(cap > 0, lam / np.maximum(cap, 1e-12), np.inf)
@@ -212,25 +290,39 @@ def _queue_rows(model: object, scenario: str, year: str, lam: NDArray[np.float64
     for a, s in zip(*np.nonzero(model.staffing.served), strict=True):
         stretch = bool(sv.stretch[s])
         grows = (lam[a, s] - cap[a, s]) * WEEKS_PER_MONTH
-        statement = ("stretch service: takes everyone; see caseload per FTE" if stretch else
-                     f"grows by {grows:,.0f} a month, no steady state" if load[a, s] >= 1 else
-                     "steady state exists")
-        rows.append({
-            "scenario": scenario, "year": year, "area": model.area_codes[a],
-            "service": sv.codes[s], "demand_per_week": lam[a, s],
-            "capacity_per_week": cap[a, s], "load": load[a, s],
-            "target_queue_size": tq[a, s], "target_capacity_per_week": tcap[a, s],
-            "relief_capacity_per_week": relief[a, s], "waiting_list_pressure": pressure[a, s],
-            "mmc_mean_wait_weeks": wq[a, s], "erlang_c_wait_probability": pwait[a, s],
-            "erlang_c_places_needed": needed[a, s],
-            "erlang_c_fte_needed": needed[a, s] / sv.places_per_fte[s],
-            "statement": statement,
-        })
+        statement = (
+            "stretch service: takes everyone; see caseload per FTE"
+            if stretch
+            else f"grows by {grows:,.0f} a month, no steady state"
+            if load[a, s] >= 1
+            else "steady state exists"
+        )
+        rows.append(
+            {
+                "scenario": scenario,
+                "year": year,
+                "area": model.area_codes[a],
+                "service": sv.codes[s],
+                "demand_per_week": lam[a, s],
+                "capacity_per_week": cap[a, s],
+                "load": load[a, s],
+                "target_queue_size": tq[a, s],
+                "target_capacity_per_week": tcap[a, s],
+                "relief_capacity_per_week": relief[a, s],
+                "waiting_list_pressure": pressure[a, s],
+                "mmc_mean_wait_weeks": wq[a, s],
+                "erlang_c_wait_probability": pwait[a, s],
+                "erlang_c_places_needed": needed[a, s],
+                "erlang_c_fte_needed": needed[a, s] / sv.places_per_fte[s],
+                "statement": statement,
+            }
+        )
     return rows
 
 
-def _erlang_places(lam: NDArray[np.float64], mu: NDArray[np.float64],
-                   target_mean_wait: NDArray[np.float64]) -> NDArray[np.float64]:
+def _erlang_places(
+    lam: NDArray[np.float64], mu: NDArray[np.float64], target_mean_wait: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Fewest servers whose M/M/c mean wait is within ``target_mean_wait`` (bisection)."""
     offered = lam / mu
     lo = np.floor(offered)

@@ -28,12 +28,25 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["LEVERS", "Lever", "ScenarioFile", "Settings", "month_index", "month_label",
-           "scenarios_markdown"]
+__all__ = [
+    "LEVERS",
+    "Lever",
+    "ScenarioFile",
+    "Settings",
+    "month_index",
+    "month_label",
+    "scenarios_markdown",
+]
 
 LeverName = Literal[
-    "police_reports", "referral_share", "referral_model", "self_referral",
-    "support_duration", "fte", "cost_per_fte", "funding_envelope",
+    "police_reports",
+    "referral_share",
+    "referral_model",
+    "self_referral",
+    "support_duration",
+    "fte",
+    "cost_per_fte",
+    "funding_envelope",
 ]
 LEVERS: dict[str, str] = {
     "police_reports": "Police recorded crimes change by `change` (0.2 = +20%)",
@@ -63,20 +76,29 @@ class Lever(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lever: LeverName = Field(description="What changes: " + "; ".join(
-        f"{k}: {v}" for k, v in LEVERS.items()))
-    change: float | None = Field(None, ge=-1.0, le=10.0,
-                                 description="Relative change: 0.2 means +20%, -0.1 means -10%")
+    lever: LeverName = Field(
+        description="What changes: " + "; ".join(f"{k}: {v}" for k, v in LEVERS.items())
+    )
+    change: float | None = Field(
+        None, ge=-1.0, le=10.0, description="Relative change: 0.2 means +20%, -0.1 means -10%"
+    )
     add: float | None = Field(None, description="FTE added per area served (fte lever only)")
-    value: str | float | None = Field(None, description="New value (referral_model: opt-in or "
-                                      "opt-out; funding_envelope: £ a year)")
+    value: str | float | None = Field(
+        None,
+        description="New value (referral_model: opt-in or opt-out; funding_envelope: £ a year)",
+    )
     interval: tuple[float, float] | None = Field(
-        None, description="80% interval for `change` (or `add`), e.g. [0.1, 0.3]")
-    profile: Literal["step", "ramp"] = Field("step", description="step: all at once from "
-                                             "`start`; ramp: a straight line to full size "
-                                             "over `ramp_months`")
-    start: str | None = Field(None, description="First month the lever acts, YYYY-MM "
-                              "(default: the first projected month)")
+        None, description="80% interval for `change` (or `add`), e.g. [0.1, 0.3]"
+    )
+    profile: Literal["step", "ramp"] = Field(
+        "step",
+        description="step: all at once from "
+        "`start`; ramp: a straight line to full size "
+        "over `ramp_months`",
+    )
+    start: str | None = Field(
+        None, description="First month the lever acts, YYYY-MM (default: the first projected month)"
+    )
     ramp_months: int = Field(12, ge=1, le=240, description="Months to reach full size (ramp)")
     offences: tuple[str, ...] | None = Field(None, description="Only these offences")
     areas: tuple[str, ...] | None = Field(None, description="Only these area codes")
@@ -106,8 +128,10 @@ class Lever(BaseModel):
             lo, hi = self.interval
             mid = self.change if self.change is not None else self.add
             if mid is None or not lo <= mid <= hi:
-                raise ValueError(f"interval {list(self.interval)} must contain the lever's "
-                                 f"change ({mid}) with the low end first")
+                raise ValueError(
+                    f"interval {list(self.interval)} must contain the lever's "
+                    f"change ({mid}) with the low end first"
+                )
         return self
 
     @property
@@ -136,8 +160,11 @@ class Lever(BaseModel):
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=60,
-                      description="Short name used on the command line, e.g. reports-up-20pc")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        max_length=60,
+        description="Short name used on the command line, e.g. reports-up-20pc",
+    )
     description: str = Field("", description="What the scenario means, in plain words")
     levers: tuple[Lever, ...] = Field((), description="The changes from the baseline")
 
@@ -145,14 +172,24 @@ class Scenario(BaseModel):
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: str | None = Field(None, description="First projected month, YYYY-MM (default: "
-                              "the month after the last month of crime history)")
+    start: str | None = Field(
+        None,
+        description="First projected month, YYYY-MM (default: "
+        "the month after the last month of crime history)",
+    )
     horizon_months: int = Field(60, ge=1, le=240, description="Months to project")
     step: Literal["month", "week"] = Field("month", description="Time step of the flow model")
-    wait_buckets_months: int = Field(36, ge=1, le=120, description="Waits are kept by time "
-                                     "waited up to this many months; longer waits are pooled")
-    forecast_method: str | None = Field(None, description="Forecasting method (default: the "
-                                        "one chosen by backtests, see docs/forecasting.md)")
+    wait_buckets_months: int = Field(
+        36,
+        ge=1,
+        le=120,
+        description="Waits are kept by time waited up to this many months; longer waits are pooled",
+    )
+    forecast_method: str | None = Field(
+        None,
+        description="Forecasting method (default: the "
+        "one chosen by backtests, see docs/forecasting.md)",
+    )
 
     @field_validator("start")
     @classmethod
@@ -166,7 +203,8 @@ class ScenarioFile(Settings):
     """The whole YAML file: settings at the top level, then the scenarios."""
 
     scenarios: tuple[Scenario, ...] = Field(
-        (Scenario(name="baseline"),), min_length=1, description="Named scenarios")
+        (Scenario(name="baseline"),), min_length=1, description="Named scenarios"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> ScenarioFile:
@@ -183,10 +221,17 @@ class ScenarioFile(Settings):
 
 def scenarios_markdown() -> str:
     """The reference for scenarios.yaml, generated from the models above."""
-    lines = ["# Scenarios file (`scenarios.yaml`)", "",
-             "Top-level settings, then a list `scenarios`, each with a list of `levers`.", ""]
-    for title, model in (("Settings (top level)", Settings), ("Scenario", Scenario),
-                         ("Lever", Lever)):
+    lines = [
+        "# Scenarios file (`scenarios.yaml`)",
+        "",
+        "Top-level settings, then a list `scenarios`, each with a list of `levers`.",
+        "",
+    ]
+    for title, model in (
+        ("Settings (top level)", Settings),
+        ("Scenario", Scenario),
+        ("Lever", Lever),
+    ):
         lines += [f"## {title}", "", "| key | default | meaning |", "|---|---|---|"]
         for name, f in model.model_fields.items():
             default = "" if f.is_required() else repr(f.default).replace("|", "/")

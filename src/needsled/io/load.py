@@ -97,7 +97,17 @@ def load_scenarios(path: Path | None) -> tuple[ScenarioFile | None, list[Problem
     try:
         return ScenarioFile.model_validate(data), []
     except ValidationError as exc:
-        return None, [_yaml_problem(where, err, data) for err in exc.errors()]
+        errors = exc.errors()
+        # pydantic also says a list is too short when its only items were invalid; the items'
+        # own errors say what is wrong, so that echo is left out.
+        return None, [
+            _yaml_problem(where, err, data)
+            for err in errors
+            if not (
+                err["type"] == "too_short"
+                and any(o["loc"][: len(err["loc"])] == err["loc"] and o is not err for o in errors)
+            )
+        ]
 
 
 def _yaml_problem(where: str, err: Any, data: Any) -> Problem:

@@ -19,15 +19,23 @@ import pandas as pd
 
 from needsled import __version__
 from needsled.privacy import suppress_table
+from needsled.projection import RunResult
 from needsled.report import ReportInputs, render_html
 from needsled.results import queueing_table, results_table, summary_table, waterfall_table
-from needsled.projection import RunResult
 
 __all__ = ["OUTPUT_FILES", "manifest", "observed_table", "write_run"]
 
-OUTPUT_FILES = ("results.parquet", "results.csv", "summary.csv", "waterfall.csv",
-                "queueing.csv", "observed.csv", "assumptions.csv", "manifest.json",
-                "report.html")
+OUTPUT_FILES = (
+    "results.parquet",
+    "results.csv",
+    "summary.csv",
+    "waterfall.csv",
+    "queueing.csv",
+    "observed.csv",
+    "assumptions.csv",
+    "manifest.json",
+    "report.html",
+)
 
 
 def _csv(frame: pd.DataFrame, path: Path, index_label: str | None = None) -> None:
@@ -38,13 +46,18 @@ def _csv(frame: pd.DataFrame, path: Path, index_label: str | None = None) -> Non
     if index_label is not None:
         frame = frame.rename_axis(index_label).reset_index()
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.cast(pa.schema([
-        pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
-        for f in table.schema]))
+    table = table.cast(
+        pa.schema(
+            [
+                pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
+                for f in table.schema
+            ]
+        )
+    )
     pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
     os.replace(tmp, path)
@@ -54,13 +67,21 @@ def manifest(res: RunResult, command: str) -> dict[str, object]:
     """Enough to reproduce the run exactly: inputs and their hashes, seed, version, command."""
     model = res.model
     return {
-        "needsled_version": __version__, "command": command, "seed": res.seed,
-        "replicates": res.replicates, "scenarios": [s.scenario.name for s in res.scenarios],
-        "first_month": res.months[0], "last_month": res.months[-1],
-        "history_end": model.history_end, "forecast_method": res.forecast_method,
-        "forecast_notes": list(res.forecast_notes), "inputs": dict(model.provenance),
-        "settings": model.settings.model_dump(), "python": platform.python_version(),
-        "numpy": np.__version__, "pandas": pd.__version__,
+        "needsled_version": __version__,
+        "command": command,
+        "seed": res.seed,
+        "replicates": res.replicates,
+        "scenarios": [s.scenario.name for s in res.scenarios],
+        "first_month": res.months[0],
+        "last_month": res.months[-1],
+        "history_end": model.history_end,
+        "forecast_method": res.forecast_method,
+        "forecast_notes": list(res.forecast_notes),
+        "inputs": dict(model.provenance),
+        "settings": model.settings.model_dump(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
@@ -69,13 +90,17 @@ def observed_table(res: RunResult, suppress: bool = True) -> pd.DataFrame:
     """Starting waiting lists by area and service, as given by providers: observed counts
     about service users, so small numbers are suppressed (model.md section 8)."""
     model = res.model
-    counts = pd.DataFrame(np.rint(model.staffing.waiting_start).astype(np.int64),
-                          index=list(model.area_names), columns=list(model.services.codes))
+    counts = pd.DataFrame(
+        np.rint(model.staffing.waiting_start).astype(np.int64),
+        index=list(model.area_names),
+        columns=list(model.services.codes),
+    )
     return suppress_table(counts, suppress=suppress)
 
 
-def write_run(res: RunResult, out: str | Path, command: str = "", *,
-              suppress: bool = True) -> dict[str, Path]:
+def write_run(
+    res: RunResult, out: str | Path, command: str = "", *, suppress: bool = True
+) -> dict[str, Path]:
     """Write every output file; return their paths by name."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,8 +110,9 @@ def write_run(res: RunResult, out: str | Path, command: str = "", *,
     water = waterfall_table(res)
     queue = queueing_table(res)
     observed = observed_table(res, suppress)
-    assumptions = pd.DataFrame(list(res.model.assumptions),
-                               columns=["table", "item", "value", "source"])
+    assumptions = pd.DataFrame(
+        list(res.model.assumptions), columns=["table", "item", "value", "source"]
+    )
     man = manifest(res, command) | {"suppression": "on" if suppress else "OFF (internal use)"}
     _atomic(paths["results.parquet"], lambda p: results.to_parquet(p, index=False))
     _atomic(paths["results.csv"], lambda p: _csv(results, p))
@@ -95,14 +121,25 @@ def write_run(res: RunResult, out: str | Path, command: str = "", *,
     _atomic(paths["queueing.csv"], lambda p: _csv(queue.round(4), p))
     _atomic(paths["observed.csv"], lambda p: _csv(observed, p, index_label="area"))
     _atomic(paths["assumptions.csv"], lambda p: _csv(assumptions, p))
-    _atomic(paths["manifest.json"], lambda p: p.write_text(json.dumps(man, indent=2),
-                                                           encoding="utf-8"))
-    html = render_html(ReportInputs(
-        model_name=res.model.name, results=results, summary=summary, waterfall=water,
-        queueing=queue, observed=observed, assumptions=assumptions, manifest=man,
-        area_names=dict(zip(res.model.area_codes, res.model.area_names, strict=True)),
-        service_names=dict(zip(res.model.services.codes, res.model.services.names,
-                               strict=True)),
-        suppressed=suppress))
+    _atomic(
+        paths["manifest.json"], lambda p: p.write_text(json.dumps(man, indent=2), encoding="utf-8")
+    )
+    html = render_html(
+        ReportInputs(
+            model_name=res.model.name,
+            results=results,
+            summary=summary,
+            waterfall=water,
+            queueing=queue,
+            observed=observed,
+            assumptions=assumptions,
+            manifest=man,
+            area_names=dict(zip(res.model.area_codes, res.model.area_names, strict=True)),
+            service_names=dict(
+                zip(res.model.services.codes, res.model.services.names, strict=True)
+            ),
+            suppressed=suppress,
+        )
+    )
     _atomic(paths["report.html"], lambda p: p.write_text(html, encoding="utf-8"))
     return paths

@@ -134,11 +134,14 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
     table: Table = tables()[raw.name]
     where = _Where(raw, {h: i for i, h in enumerate(raw.header)})
     problems = _header_problems(table, raw, where)
-    data: dict[str, list[object]] = {}
+    data: dict[str, pd.Series] = {}
     for col in table.columns:
         names = [col.name, f"{col.name}_lo", f"{col.name}_hi"] if col.interval else [col.name]
         for name in names:
-            data[name] = _parse_column(raw, where, col, name, problems)
+            values = _parse_column(raw, where, col, name, problems)
+            # Text columns stay object dtype so that a blank cell stays None: pandas' inferred
+            # string dtype would turn it into NaN, which is truthy and not None.
+            data[name] = pd.Series(values, dtype=np.float64 if col.numeric else object)
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(raw.rows)))
     frame["_row"] = [raw.first_row + i for i in range(len(raw.rows))]
     problems += _interval_problems(table, frame, where)
@@ -261,16 +264,20 @@ def _interval_problems(table: Table, frame: pd.DataFrame, where: _Where) -> list
         one_sided = np.isnan(lo) != np.isnan(hi)
         bad_lo = (lo > hi) | (lo > mid)
         bad_order = bad_lo | (hi < mid)
-        problems.extend(
-            where.problem(
-                "has only one end of an 80% interval",
-                row=int(rows[i]),
-                column=f"{col.name}_lo" if np.isnan(lo[i]) else f"{col.name}_hi",
-                value="",
-                fix=f"give both {col.name}_lo and {col.name}_hi, or neither",
+        for i in np.flatnonzero(one_sided):
+            empty = f"{col.name}_lo" if np.isnan(lo[i]) else f"{col.name}_hi"
+            idx = where.col_index.get(empty)
+            if idx is not None and where.raw.rows[i][idx] != "":
+                continue  # the end was given but is unusable: that cell is reported already
+            problems.append(
+                where.problem(
+                    "has only one end of an 80% interval",
+                    row=int(rows[i]),
+                    column=empty,
+                    value="",
+                    fix=f"give both {col.name}_lo and {col.name}_hi, or neither",
+                )
             )
-            for i in np.flatnonzero(one_sided)
-        )
         # Point at the end that is wrong: the low end unless only the high end is.
         problems.extend(
             where.problem(
@@ -325,14 +332,15 @@ def cross_check(frames: dict[str, pd.DataFrame], raws: dict[str, RawTable]) -> l
 def _duplicates(frame: pd.DataFrame, cols: list[str], where: _Where) -> list[Problem]:
     keyed = frame[cols].astype(str)
     dup = keyed.duplicated(keep="first").to_numpy()
-    values = {c: frame[c].to_numpy() for c in cols}
+    # a blank optional key (pathway's area_code) is shown blank, as the user left it
+    values = {c: ["" if v is None else str(v) for v in frame[c]] for c in cols}
     rows = frame["_row"].to_numpy()
     return [
         where.problem(
             f"repeats the key ({', '.join(f'{c}={values[c][i]}' for c in cols)}) of an earlier row",
             row=int(rows[i]),
             column=cols[-1],
-            value=str(values[cols[-1]][i]),
+            value=values[cols[-1]][i],
             fix="keep one row per " + " and ".join(cols),
         )
         for i in np.flatnonzero(dup)
