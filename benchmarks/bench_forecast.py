@@ -22,6 +22,7 @@ from needsled.forecast import DEFAULT_METHOD, backtest, forecast
 
 OFFENCES = ("RAPE", "OTHER SEXUAL OFFENCES")
 NOT_BOROUGHS = ("Unknown", "London Heathrow and London City Airports")
+MPS_TOTAL = "MPS total (incl. Unknown, airports)"
 COVID = (201904, 202203)  # origins whose held-out year or the year before touch 2020-03..2021-03
 
 
@@ -76,7 +77,9 @@ def summarise(bt: pd.DataFrame, title: str) -> None:
     tab = total.groupby(["offence", "method"])[["mase", "coverage80"]].mean().unstack(0)
     print("London total (mean over origins):")
     print(tab.round(3).to_string())
-    boroughs = bt[bt["series"] != "London total"]
+    boroughs = bt[~bt["series"].isin(["London total", MPS_TOTAL])]
+    if boroughs.empty:
+        return
     per = boroughs.groupby(["offence", "method", "series"])["mase"].mean().unstack("method")
     rows = []
     for offence, g in per.groupby(level="offence"):
@@ -106,7 +109,7 @@ def evidence(data: Path, with_ets: bool) -> None:
         mps = read_met(data, offence, all_rows=True).to_numpy(float).sum(0)[None, :]
         for name, arr, meths, series in (
             ("London total", y.sum(0)[None, :], methods, ["London total"]),
-            ("MPS total", mps, methods, ["MPS total (incl. Unknown, airports)"]),
+            ("MPS total", mps, methods, [MPS_TOTAL]),
             ("boroughs", y, methods, list(wide.index)),
         ):
             t0 = time.perf_counter()
@@ -119,7 +122,7 @@ def evidence(data: Path, with_ets: bool) -> None:
     summarise(bt, "All origins 2015-03..2024-03, quarterly")
     summarise(bt[~covid], "Excluding COVID-affected origins 2019-04..2022-03")
     summarise(bt[bt["origin"] >= 201903], "Last 5 years of origins, 2019-03..2024-03")
-    mps = bt[bt["series"].str.startswith("MPS")].copy()
+    mps = bt[bt["series"] == MPS_TOTAL].copy()
     mps["series"] = "London total"
     summarise(mps, "Sensitivity: MPS total including Unknown and airports, all origins")
 

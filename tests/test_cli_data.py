@@ -116,12 +116,13 @@ def test_import_real_met_files_writes_a_runnable_london_model(
         "opt-out-referral",
         "court-delays",
     ]
-    # Borough-only rape in 2024 (the published MPS total of about 8,800 includes Unknown).
+    # Rape in 2024: 8,450 placed in boroughs plus the 350 'Unknown' shared among them = 8,800,
+    # the published MPS total of 8,805 less the 5 at the airports (not shared out).
     rape_2024 = model.crime_history[:, 0, 165:177].sum()
-    assert rape_2024 == 8450
+    assert rape_2024 == 8800
     assert re.search(r"\n  2024 +12 +8,450 +355 +16,099 +522\n", output)
     assert "Unknown 12,958" in output
-    assert "not assignable to a borough" in output
+    assert "Unknown: shared among the boroughs in the model" in output
     assert "2010-04 to 2023-02: MPS_Borough_Level_Crime_Historical_newformat" in output
     assert "2023-03 to 2025-02: MPS_Borough_Level_Crime_recent24m_newformat" in output
     assert "GLA 2024 borough population x 0.79" in output
@@ -424,3 +425,22 @@ def test_funding_shares_input_errors(tmp_path: Path) -> None:
     )
     assert_clean_failure(result, str(pop), "row 2", "'lots'", "not a number")
     assert not out_file.exists()
+
+
+@pytest.mark.realdata
+def test_leave_out_unknown_keeps_the_published_borough_figures(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    result = invoke(
+        "import",
+        "met-crime",
+        *(shared_data / MET_DIR / f for f in MET_FILES),
+        "--out",
+        folder,
+        "--leave-out-unknown",
+    )
+    assert result.exit_code == 0, result.output
+    model = load_model(folder)
+    assert model.crime_history[:, 0, 165:177].sum() == 8450  # rape placed in boroughs, 2024
+    assert "(left out of the model)" in result.output

@@ -110,7 +110,7 @@ def test_pooled_recovers_seasonality_and_beats_seasonal_naive() -> None:
 
 
 def test_pooled_means_add_up_to_the_group_total_forecast() -> None:
-    y, _, _ = seasonal_panel(np.random.default_rng(5), k=6)
+    y, _, _ = seasonal_panel(np.random.default_rng(5), k=6, n=48)
     groups = ["a", "a", "a", "b", "b", "b"]
     fc = forecast(y, 6, 50, np.random.default_rng(0), groups=groups)
     for idx in ([0, 1, 2], [3, 4, 5]):
@@ -163,11 +163,14 @@ def test_pooled_paths_match_their_intervals() -> None:
 
 
 def test_pooled_interval_coverage_on_known_model() -> None:
-    """20 independent groups of 5 boroughs: log-total = random-walk level + fixed seasonality
-    + N(0, 0.06²); boroughs Poisson around fixed shares. 1,200 held-out cells; the groups
-    are independent, so the coverage estimate has a standard error of about 2-3 points."""
+    """16 independent groups of 5 series: log-total = random-walk level + fixed seasonality
+    + N(0, 0.06²); series Poisson around fixed shares; 96 months, 12 held out (960 cells).
+
+    Over seeds the coverage is 0.77 (sd 0.02): a little under 0.80 because parameters are
+    treated as known. Tolerance: 0.72-0.88 (80% +/- 8 points, about 3 sd below the mean).
+    """
     rng = np.random.default_rng(9)
-    n_groups, k, n, h = 20, 5, 96, 12
+    n_groups, k, n, h = 16, 5, 96, 12
     season = 0.15 * np.sin(2 * np.pi * np.arange(12) / 12)
     t = np.arange(n + h)
     series = []

@@ -223,6 +223,17 @@ def version() -> None:
     out.print(__version__)
 
 
+def _register_data_commands() -> None:
+    from needsled.cli_data import backtest, data_app, funding_shares
+
+    app.add_typer(data_app)  # needsled import met-crime
+    app.command("backtest")(backtest)
+    app.command("funding-shares")(funding_shares)
+
+
+_register_data_commands()
+
+
 def main() -> None:
     app()
 

@@ -116,7 +116,8 @@ class MetImport:
     folder: Path
     offences: list[tuple[str, str, str]]  # code, name, Met minor
     areas: pd.DataFrame  # area_code, area_name, adult_population
-    crime: pd.DataFrame  # area_code, offence, month (Period[M]), count
+    crime: pd.DataFrame  # area_code, offence, month (Period[M]), count: as written
+    placed: pd.DataFrame  # the same, as the Met placed them in boroughs (before sharing)
     first: pd.Period
     last: pd.Period
     month_runs: list[tuple[str, str, str, str]]  # first, last, file, taxonomy
@@ -125,6 +126,10 @@ class MetImport:
     dropped_services: list[str]
     dropped_scenarios: list[str]
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def unknown_shared(self) -> bool:
+        return not self.crime["count"].equals(self.placed["count"])
 
 
 def _offence_choice(text: str, available: set[str]) -> list[tuple[str, str, str]]:
@@ -247,6 +252,40 @@ def _filter_scenarios(
     return spec, dropped
 
 
+def _spread_unknown(crime: pd.DataFrame, excluded: pd.DataFrame) -> pd.DataFrame:
+    """Share the 'Unknown' counts of each offence and month among the boroughs.
+
+    Each borough gets the month's unknown count times its share of that month's placed
+    offences (its share over the whole history in a month with none placed), rounded to whole
+    crimes by largest remainder so that the month's total is exact. The airports row is not
+    shared: it is a place, not a recording gap.
+    """
+    unknown = excluded[excluded["area_name"].str.lower() == "unknown"]
+    extra = unknown.groupby(["offence", "month"], as_index=False)["count"].sum()
+    counts = crime["count"].to_numpy(np.int64).copy()
+    offence_col = crime["offence"].to_numpy()
+    month_col = crime["month"].to_numpy()
+    area_col = crime["area_code"].to_numpy()
+    totals = crime.groupby(["offence", "area_code"], as_index=False)["count"].sum()
+    overall = {(r.offence, r.area_code): float(r.count) for r in totals.itertuples()}
+    for row in extra.itertuples():
+        n = int(row.count)
+        if n <= 0:
+            continue
+        rows = np.flatnonzero((offence_col == row.offence) & (month_col == row.month))
+        placed = counts[rows].astype(float)
+        if placed.sum() <= 0:
+            placed = np.array([overall.get((row.offence, a), 0.0) for a in area_col[rows]])
+        if placed.sum() <= 0:
+            placed = np.ones(len(rows))
+        share = n * placed / placed.sum()
+        whole = np.floor(share)
+        order = np.argsort(-(share - whole), kind="stable")
+        whole[order[: int(n - whole.sum())]] += 1
+        counts[rows] += whole.astype(np.int64)
+    return crime.assign(count=counts)
+
+
 def build_met_model(
     files: Sequence[Path],
     folder: Path,
@@ -254,6 +293,7 @@ def build_met_model(
     offences: str = DEFAULT_OFFENCES,
     population: Sequence[Path] | None = None,
     first_month: str | None = None,
+    spread_unknown: bool = True,
 ) -> MetImport:
     """Read the Met files and write a complete model folder (see ``import met-crime``).
 
@@ -348,6 +388,15 @@ def build_met_model(
         .sum()
         .reset_index()
     )
+    placed = crime
+    if spread_unknown:
+        crime = _spread_unknown(crime, excluded)
+        notes.append(
+            "offences the Met could not place in a borough ('Unknown') are shared among the "
+            "boroughs in proportion to each borough's placed offences that month, so borough "
+            "series keep the London total and do not inherit the fall in 'Unknown' over time "
+            "(use --leave-out-unknown for the published borough figures)"
+        )
     adults, pop_note = _adults(codes, population)
     areas = pd.DataFrame(
         {
@@ -411,6 +460,7 @@ def build_met_model(
         offences=chosen,
         areas=areas,
         crime=crime,
+        placed=placed,
         first=first,
         last=last,
         month_runs=_runs(sources),
@@ -427,7 +477,7 @@ def build_met_model(
 def _yearly(result: MetImport) -> pd.DataFrame:
     """Per calendar year: months covered, then each offence's borough total and the count
     left out as not assignable to a borough (column ``"<code> none"``)."""
-    crime, ex = result.crime, result.excluded
+    crime, ex = result.placed, result.excluded
     years = crime["month"].dt.year
     table = pd.DataFrame({"months": crime.groupby(years)["month"].nunique()})
     for code, _, _ in result.offences:
@@ -447,19 +497,27 @@ def _import_lines(result: MetImport, files: Sequence[Path]) -> list[str]:
         "not in the Met files)",
         "Offences: " + ", ".join(f"{c} = Met '{m}'" for c, _, m in result.offences),
         "",
-        "Recorded crimes a year: in the boroughs (imported), and with no borough (Unknown "
-        "and airports, left out); a year with fewer than 12 months is partial:",
+        "Recorded crimes a year: placed in a borough by the Met, and with no borough (Unknown "
+        "and airports); a year with fewer than 12 months is partial:",
     ]
     yearly = _yearly(result)
     lines.append("  year  months  " + "  ".join(f"{c:>8}  {'no borough':>10}" for c in codes))
     for year, row in yearly.iterrows():
         cells = "  ".join(f"{row[c]:>8,}  {row[c + ' none']:>10,}" for c in codes)
         lines.append(f"  {year}  {row['months']:>6}  {cells}")
-    lines += ["", "Left out (not assignable to a borough):"]
+    lines += [
+        "",
+        "Not placed in a borough by the Met"
+        + (
+            " (Unknown: shared among the boroughs in the model; airports: left out):"
+            if result.unknown_shared
+            else " (left out of the model):"
+        ),
+    ]
     recent = result.last - 11
     for code in codes:
         ex = result.excluded[result.excluded["offence"] == code]
-        mine = result.crime[result.crime["offence"] == code]
+        mine = result.placed[result.placed["offence"] == code]
         n, n_recent = int(ex["count"].sum()), int(ex.loc[ex["month"] >= recent, "count"].sum())
         share = n / (n + int(mine["count"].sum())) if n else 0.0
         kept_recent = int(mine.loc[mine["month"] >= recent, "count"].sum())
@@ -471,9 +529,14 @@ def _import_lines(result: MetImport, files: Sequence[Path]) -> list[str]:
             f"{share_recent:.1%} in the last 12 months): {parts}"
         )
     lines.append(
-        "  These have no borough, so the model's London demand is that much below the "
-        "published MPS totals. The share with no borough changes over time (see the "
-        "table), which moves the borough series even when the MPS total does not."
+        "  The share with no borough changes over time (see the table), which would move "
+        "the borough series even when the MPS total does not; "
+        + (
+            "sharing Unknown among the boroughs keeps each month's London total instead."
+            if result.unknown_shared
+            else "with --leave-out-unknown the model's London demand is that much below the "
+            "published MPS totals."
+        )
     )
     lines += ["", "Files read:"]
     lines += [f"  {f}" for f in files]
@@ -535,6 +598,14 @@ def import_met_crime(
         str | None,
         typer.Option("--from", help="First month of history to keep, YYYY-MM (default: all)"),
     ] = None,
+    leave_out_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--leave-out-unknown",
+            help="Keep the published borough figures and leave out offences with no borough "
+            "(default: share them among the boroughs, see docs/howto-london.md)",
+        ),
+    ] = False,
 ) -> None:
     """Build a complete, runnable London model from the Met borough-level crime files."""
     from needsled.errors import InputError
@@ -542,7 +613,12 @@ def import_met_crime(
 
     try:
         result = build_met_model(
-            files, out_dir, offences=offences, population=population, first_month=first_month
+            files,
+            out_dir,
+            offences=offences,
+            population=population,
+            first_month=first_month,
+            spread_unknown=not leave_out_unknown,
         )
     except _UserError as err:
         raise _fail(err) from None

@@ -270,24 +270,25 @@ def _history(
 
 def _pathway(frame: pd.DataFrame, a_idx: dict[str, int], o_idx: dict[str, int]) -> Pathway:
     n_a, n_o = len(a_idx), len(o_idx)
-    general = frame[frame["area_code"].isna()]
-    specific = frame[frame["area_code"].notna()]
+    # the all-areas rows first, then the rows for one area that override them
+    records = [
+        *frame[frame["area_code"].isna()].to_dict("records"),
+        *frame[frame["area_code"].notna()].to_dict("records"),
+    ]
     arrays: dict[str, Uncertain] = {}
     for rate in Pathway.RATES:
         col = tables()["pathway"].column(rate)
         vals = [np.zeros((n_a, n_o)), np.full((n_a, n_o), np.nan), np.full((n_a, n_o), np.nan)]
-        for part in (general, specific):
-            for row in part.to_dict("records"):
-                rows = [a_idx[row["area_code"]]] if row["area_code"] else list(range(n_a))
-                o = o_idx[row["offence"]]
-                for arr, suffix in zip(vals, ("", "_lo", "_hi"), strict=True):
-                    arr[rows, o] = row[rate + suffix]
+        for row in records:
+            rows = [a_idx[row["area_code"]]] if row["area_code"] else list(range(n_a))
+            o = o_idx[row["offence"]]
+            for arr, suffix in zip(vals, ("", "_lo", "_hi"), strict=True):
+                arr[rows, o] = row[rate + suffix]
         arrays[rate] = Uncertain(vals[0], vals[1], vals[2], col.min or 0.0, 1.0)
     opt_out = np.zeros((n_a, n_o), dtype=bool)
-    for part in (general, specific):
-        for row in part.to_dict("records"):
-            rows = [a_idx[row["area_code"]]] if row["area_code"] else list(range(n_a))
-            opt_out[rows, o_idx[row["offence"]]] = row["referral_model"] == "opt-out"
+    for row in records:
+        rows = [a_idx[row["area_code"]]] if row["area_code"] else list(range(n_a))
+        opt_out[rows, o_idx[row["offence"]]] = row["referral_model"] == "opt-out"
     return Pathway(**arrays, opt_out=opt_out)
 
 
