@@ -98,7 +98,7 @@ def summarise(bt: pd.DataFrame, title: str) -> None:
     print(pd.DataFrame(rows).round(3).to_string(index=False))
 
 
-def evidence(data: Path, with_ets: bool) -> None:
+def evidence(data: Path, with_ets: bool, out: Path | None) -> None:
     methods = ["seasonal_naive", "mean", DEFAULT_METHOD] + (["ets"] if with_ets else [])
     frames = []
     for offence in OFFENCES:
@@ -118,9 +118,12 @@ def evidence(data: Path, with_ets: bool) -> None:
             frames.append(bt)
             print(f"{offence:22s} {name:13s} {time.perf_counter() - t0:6.1f} s")
     bt = pd.concat(frames, ignore_index=True)
+    if out is not None:
+        bt.to_csv(out, index=False)
     covid = bt["origin"].between(*COVID)
     summarise(bt, "All origins 2015-03..2024-03, quarterly")
     summarise(bt[~covid], "Excluding COVID-affected origins 2019-04..2022-03")
+    summarise(bt[bt["origin"] > COVID[1]], "Post-COVID origins only, 2022-06..2024-03")
     summarise(bt[bt["origin"] >= 201903], "Last 5 years of origins, 2019-03..2024-03")
     mps = bt[bt["series"] == MPS_TOTAL].copy()
     mps["series"] = "London total"
@@ -133,9 +136,10 @@ def main() -> None:
     parser.add_argument("--with-ets", action="store_true", help="include per-series ETS")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--out", type=Path, help="also write the backtest rows to this CSV")
     args = parser.parse_args()
     if args.evidence:
-        evidence(args.data, args.with_ets)
+        evidence(args.data, args.with_ets, args.out)
     else:
         bench(args.repeats, args.with_ets)
 

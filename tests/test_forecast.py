@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from needsled.forecast import (
     DEFAULT_METHOD,
@@ -146,6 +149,21 @@ def test_all_zero_history_gives_zero_forecast_without_warnings(method: str) -> N
     # the pooled shares carry a +0.5 prior, so an all-zero series gets a small positive mean
     limit = 0.1 if method == "pooled_ets" else 0.0
     assert np.all(fc.mean[:2] <= limit)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    y=arrays(
+        np.float64, st.tuples(st.integers(1, 4), st.integers(24, 40)), elements=st.integers(0, 500)
+    ),
+    horizon=st.integers(1, 30),
+    method=st.sampled_from(["seasonal_naive", "mean"]),
+)
+def test_baseline_invariants(y: np.ndarray, horizon: int, method: str) -> None:
+    fc = forecast(y, horizon, 7, np.random.default_rng(0), method=method)
+    assert fc.paths.shape == (7, y.shape[0], horizon)
+    assert np.all(fc.paths >= 0)
+    assert np.all((fc.lo80 <= fc.mean) & (fc.mean <= fc.hi80))
 
 
 def test_pooled_paths_match_their_intervals() -> None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from needsled.cli import app
@@ -105,6 +109,13 @@ def copy_row(folder: Path, table: str, row: int) -> int:
     rows.append(list(rows[row - 1]))
     write_rows(folder, table, rows)
     return len(rows)
+
+
+def row_of(folder: Path, table: str, column: str, value: str) -> int:
+    """Spreadsheet row number of the first row whose ``column`` is ``value``."""
+    rows = read_rows(folder, table)
+    i = rows[0].index(column)
+    return 1 + next(n for n, r in enumerate(rows) if r[i] == value)
 
 
 def crime_row(folder: Path, area: str, offence: str, month: str) -> int:
@@ -207,6 +218,7 @@ def assert_problem(
     fix: str,
 ) -> None:
     assert Path(p.file) == file, p
+    assert (p.sheet, p.cell) == (None, None), p  # CSV files have no sheets or cells
     assert p.row == row, p
     assert p.column == column, p
     assert p.value == value, p
@@ -378,9 +390,21 @@ def test_scenarios_path_can_be_given(model: Path, tmp_path: Path) -> None:
             "a 9-character GSS code",
             id="gss-a-name",
         ),
+        pytest.param(
+            "areas",
+            4,
+            "area_code",
+            "E09٠٠٠٠٠4",
+            "is not a GSS code",
+            "a 9-character GSS code",
+            id="gss-arabic-indic-digits",
+        ),
         pytest.param("crime", 3, "month", "2019-13", "is not a month", "YYYY-MM", id="month-13"),
         pytest.param(
             "crime", 3, "month", "May 2019", "is not a month", "YYYY-MM", id="month-words"
+        ),
+        pytest.param(
+            "crime", 3, "month", "٢٠١٩-٠٥", "is not a month", "YYYY-MM", id="month-arabic-digits"
         ),
         pytest.param(
             "services",
@@ -447,6 +471,37 @@ def test_accepted_spellings(column: str, text: str, parsed: object) -> None:
     frame, problems = parse_table(raw)
     assert problems == []
     assert frame[column].iat[0] == parsed
+
+
+CRIME_HEADER = ("area_code", "offence", "month", "count")
+CELL_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.from_regex(r"[EWSNKe][0-9٠-٩]{8}", fullmatch=True),
+    st.from_regex(r"[0-9٠-٩]{4}-?[0-9٠-٩]{2}(-[0-9]{2})?", fullmatch=True),
+    st.from_regex(r"-?[0-9,]{1,7}(\.[0-9]{0,2})?(e[0-9])?", fullmatch=True),
+).map(str.strip)  # the readers strip every cell
+
+
+@settings(max_examples=150, deadline=None)
+@given(column=st.sampled_from(CRIME_HEADER), text=CELL_TEXT)
+def test_any_cell_text_is_parsed_or_reported_at_that_cell(column: str, text: str) -> None:
+    row = dict(zip(CRIME_HEADER, ("E09000002", "RAPE", "2024-01", "3"), strict=True))
+    row[column] = text
+    raw = RawTable("crime", "crime.csv", None, CRIME_HEADER, (tuple(row.values()),))
+    frame, problems = parse_table(raw)  # never raises
+    if problems:
+        assert [(p.row, p.column, p.value) for p in problems] == [(2, column, text)]
+        return
+    value: Any = frame[column].to_list()[0]
+    if column == "area_code":
+        assert re.fullmatch(r"[EWSNK][0-9]{8}", value)
+    elif column == "offence":
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", value)
+    elif column == "month":
+        assert re.fullmatch(r"(19[0-9][1-9]|19[1-9]0|2[01][0-9]{2})-(0[1-9]|1[0-2])", value)
+    else:
+        assert value >= 0
+        assert float(value).is_integer()
 
 
 def test_enum_and_money_spellings(model: Path) -> None:
@@ -735,16 +790,19 @@ def test_area_override_in_pathway_is_allowed(model: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("row", "column", "value", "kind"),
+    ("service", "column", "value", "kind"),
     [
-        (2, "caseload_per_fte", "", "queue service on a caseload basis"),  # ISVA
-        (2, "caseload_per_fte", "0", "queue service on a caseload basis"),
-        (7, "caseload_per_fte", "", "stretch service on a caseload basis"),  # IDVA
-        (3, "sessions_per_fte_week", "", "queue service on a sessions basis"),  # COUNSELLING
+        ("ISVA", "caseload_per_fte", "", "queue service on a caseload basis"),
+        ("ISVA", "caseload_per_fte", "0", "queue service on a caseload basis"),
+        ("IDVA", "caseload_per_fte", "", "stretch service on a caseload basis"),
+        ("COUNSELLING", "sessions_per_fte_week", "", "queue service on a sessions basis"),
+        ("COUNSELLING", "sessions_per_fte_week", "0", "queue service on a sessions basis"),
     ],
 )
-def test_capacity_figure_needed(model: Path, row: int, column: str, value: str, kind: str) -> None:
-    service = cell(model, "services", row, "service")
+def test_capacity_figure_needed(
+    model: Path, service: str, column: str, value: str, kind: str
+) -> None:
+    row = row_of(model, "services", "service", service)
     set_cell(model, "services", row, column, value)
     p = only_problem(model)
     assert_problem(
@@ -765,7 +823,7 @@ def test_sessions_per_client_week_of_zero(model: Path) -> None:
     assert_problem(
         p,
         file=model / "services.csv",
-        row=3,
+        row=row_of(model, "services", "service", "COUNSELLING"),
         column="sessions_per_client_week",
         value="0",
         message="needs sessions_per_client_week greater than 0",
@@ -775,17 +833,18 @@ def test_sessions_per_client_week_of_zero(model: Path) -> None:
 
 def test_zero_duration(model: Path) -> None:
     # capacity a week = places / duration_weeks
+    row = row_of(model, "services", "service", "ESS")
     for column, value in (
         ("duration_weeks", "0"),
         ("duration_weeks_lo", ""),
         ("duration_weeks_hi", ""),
     ):
-        set_cell(model, "services", 4, column, value)
+        set_cell(model, "services", row, column, value)
     p = only_problem(model)
     assert_problem(
         p,
         file=model / "services.csv",
-        row=4,
+        row=row,
         column="duration_weeks",
         value="0",
         message="needs duration_weeks greater than 0",
@@ -795,7 +854,15 @@ def test_zero_duration(model: Path) -> None:
 
 def test_sessions_basis_needs_no_caseload(model: Path) -> None:
     # COUNSELLING (sessions basis) has no caseload_per_fte, and needs none
-    assert cell(model, "services", 3, "caseload_per_fte") == ""
+    assert (
+        cell(
+            model,
+            "services",
+            row_of(model, "services", "service", "COUNSELLING"),
+            "caseload_per_fte",
+        )
+        == ""
+    )
     load_model(model)
 
 
@@ -1259,19 +1326,25 @@ def test_cross_table_checks_wait_for_clean_tables(model: Path) -> None:
 
 
 def test_files_are_never_modified(model: Path, tmp_path: Path) -> None:
-    before = snapshot(model)
-    load_model(model)
-    assert snapshot(model) == before
-    set_cell(model, "services", 3, "mode", "queued")
-    (model / "scenarios.yaml").write_text(LEVER + "lever: nope\n", encoding="utf-8")
-    broken = snapshot(model)
-    problems_of(model)
-    assert snapshot(model) == broken
+    """Every file is hashed before and after a passing and a failing load (folder and
+    workbook): nothing is changed, and nothing is added (no caches, no lock files)."""
     (tmp_path / "book").mkdir()
     book = to_workbook(model, tmp_path / "book" / "model.xlsx")
-    before_book = snapshot(book.parent)
-    problems_of(book)
+    before, before_book = snapshot(model), snapshot(book.parent)
+    load_model(model)
+    load_model(book)
+    assert snapshot(model) == before
     assert snapshot(book.parent) == before_book
+
+    set_cell(model, "services", 3, "mode", "queued")
+    (model / "scenarios.yaml").write_text(LEVER + "lever: nope\n", encoding="utf-8")
+    book.unlink()
+    to_workbook(model, book)
+    broken, broken_book = snapshot(model), snapshot(book.parent)
+    assert len(problems_of(model)) == 2
+    assert len(problems_of(book)) == 2
+    assert snapshot(model) == broken
+    assert snapshot(book.parent) == broken_book
 
 
 # ---------------------------------------------------------------- Excel workbook

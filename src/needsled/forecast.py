@@ -122,7 +122,10 @@ class Forecast:
 
 
 def _validate(history: ArrayLike) -> F64:
-    y = np.asarray(history, dtype=np.float64)
+    try:
+        y = np.asarray(history, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ForecastInputError(f"history must be numeric counts: {exc}") from exc
     if y.ndim != 2:
         raise ForecastInputError(
             f"history must be 2-D (n_series, n_months), got shape {y.shape}; "
@@ -174,11 +177,12 @@ def _seasonal_naive(
     h = np.arange(horizon)
     mean = y[:, y.shape[1] - SEASON + h % SEASON]
     years = h // SEASON + 1
-    sd = _sn_residual_sd(y)[:, None] * np.sqrt(years)[None, :]
+    sigma = _sn_residual_sd(y)
+    sd = sigma[:, None] * np.sqrt(years)[None, :]
     n_years = int(years[-1])
     steps = rng.standard_normal((n_paths, k, n_years, SEASON)).cumsum(axis=2)
     noise = steps.reshape(n_paths, k, n_years * SEASON)[:, :, :horizon]
-    paths = np.maximum(mean + _sn_residual_sd(y)[None, :, None] * noise, 0.0)
+    paths = np.maximum(mean + sigma[None, :, None] * noise, 0.0)
     return mean, np.maximum(mean - Z80 * sd, 0.0), mean + Z80 * sd, paths
 
 

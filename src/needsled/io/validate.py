@@ -21,8 +21,9 @@ from needsled.schema import Column, Table, tables
 
 __all__ = ["cross_check", "parse_table"]
 
-GSS = re.compile(r"^[EWSNK]\d{8}$")
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# [0-9], not \d: \d also matches other scripts' digits, such as Arabic-Indic ones
+GSS = re.compile(r"^[EWSNK][0-9]{8}$")
+MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 # Column names that mean a table holds records about people, which needsled never accepts.
 PERSONAL = {
@@ -93,9 +94,9 @@ def _month_ok(text: str) -> bool:
 
 def _normalise_month(text: str) -> str:
     """Accept 2024-03, 2024-03-01 (a date typed into Excel) and 202403 (the Met's layout)."""
-    if re.match(r"^\d{4}-\d{2}-\d{2}$", text):
+    if re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", text):
         return text[:7]
-    if re.match(r"^\d{6}$", text):
+    if re.match(r"^[0-9]{6}$", text):
         return f"{text[:4]}-{text[4:]}"
     return text
 
