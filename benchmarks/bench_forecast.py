@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from needsled.forecast import DEFAULT_METHOD, backtest, forecast
+from needsled.sources.met import MetCrime, read_met_borough_crime
 
 OFFENCES = ("RAPE", "OTHER SEXUAL OFFENCES")
-NOT_BOROUGHS = ("Unknown", "London Heathrow and London City Airports")
 MPS_TOTAL = "MPS total (incl. Unknown, airports)"
 COVID = (201904, 202203)  # origins whose held-out year or the year before touch 2020-03..2021-03
 
@@ -51,24 +51,13 @@ def bench(repeats: int, with_ets: bool) -> None:
         )
 
 
-def read_met(data: Path, offence: str, all_rows: bool = False) -> pd.DataFrame:
-    """Borough x month counts from the newformat pair (the recent file wins on overlap).
+def read_met(data: Path) -> MetCrime:
+    """The newformat pair through the official reader (the recent release wins on overlap)."""
+    return read_met_borough_crime(sorted((data / "london_mps_borough").glob("*_newformat_*.csv")))
 
-    Stand-in until needsled.sources.met.read_met_borough_crime is available.
-    """
-    folder = data / "london_mps_borough"
-    hist = pd.read_csv(folder / "MPS_Borough_Level_Crime_Historical_newformat_201004-202302.csv")
-    recent = pd.read_csv(folder / "MPS_Borough_Level_Crime_recent24m_newformat_202303-202502.csv")
-    parts = []
-    for df, skip in ((hist, set(recent.columns[3:])), (recent, set())):
-        df = df[df["MinorText"] == offence]
-        if not all_rows:
-            df = df[~df["BoroughName"].isin(NOT_BOROUGHS)]
-        months = [c for c in df.columns[3:] if c not in skip]
-        parts.append(df.groupby("BoroughName")[months].sum())
-    wide = pd.concat(parts, axis=1).fillna(0.0)
-    wide.columns = [int(c) for c in wide.columns]
-    return wide
+
+def yyyymm(months: pd.Index) -> list[int]:
+    return [p.year * 100 + p.month for p in months]
 
 
 def summarise(bt: pd.DataFrame, title: str) -> None:
@@ -101,12 +90,16 @@ def summarise(bt: pd.DataFrame, title: str) -> None:
 def evidence(data: Path, with_ets: bool, out: Path | None) -> None:
     methods = ["seasonal_naive", "mean", DEFAULT_METHOD] + (["ets"] if with_ets else [])
     frames = []
+    met = read_met(data)
     for offence in OFFENCES:
-        wide = read_met(data, offence)
-        months = list(wide.columns)
+        rows = met.data[met.data["minor"] == offence]
+        wide = rows.pivot_table(index="area_name", columns="month", values="count", aggfunc="sum")
+        months = yyyymm(wide.columns)
         origins = [i for i, m in enumerate(months) if 201503 <= m <= 202403 and m % 100 % 3 == 0]
         y = wide.to_numpy(float)
-        mps = read_met(data, offence, all_rows=True).to_numpy(float).sum(0)[None, :]
+        mps_total = met.london_total(minor=offence)  # includes Unknown and the airports
+        assert yyyymm(mps_total.index) == months
+        mps = mps_total.to_numpy(float)[None, :]
         for name, arr, meths, series in (
             ("London total", y.sum(0)[None, :], methods, ["London total"]),
             ("MPS total", mps, methods, [MPS_TOTAL]),

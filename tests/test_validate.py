@@ -784,6 +784,22 @@ def test_area_override_in_pathway_is_allowed(model: Path) -> None:
     m = load_model(model)
     assert m.pathway.report_share.value[1, 0] == 0.3
     assert m.pathway.report_share.value[0, 0] == 0.16
+    # rates left blank in the area's row keep the all-areas row's values, not the defaults
+    np.testing.assert_array_equal(m.pathway.prevalence.value[:, 0], 0.004)
+    assert m.pathway.prevalence.lo[1, 0] == 0.003
+    assert m.pathway.consent_opt_in.value[1, 0] == 0.55
+
+
+def test_a_decimal_comma_is_refused_not_misread(model: Path) -> None:
+    append_row(
+        model, "pathway", {"offence": "RAPE", "area_code": KEEP_AREAS[1], "report_share": "0,3"}
+    )
+    with pytest.raises(InputError) as err:
+        load_model(model)
+    (p,) = err.value.problems
+    assert p.column == "report_share"
+    assert p.value == "0,3"
+    assert "comma" in p.message
 
 
 # ---------------------------------------------------------------- service rules

@@ -281,6 +281,8 @@ def _pathway(frame: pd.DataFrame, a_idx: dict[str, int], o_idx: dict[str, int]) 
         vals = [np.zeros((n_a, n_o)), np.full((n_a, n_o), np.nan), np.full((n_a, n_o), np.nan)]
         for row in records:
             rows = [a_idx[row["area_code"]]] if row["area_code"] else list(range(n_a))
+            if row["area_code"] and not row[f"_given_{rate}"]:
+                continue  # a rate left blank in an area's row keeps the all-areas value
             o = o_idx[row["offence"]]
             for arr, suffix in zip(vals, ("", "_lo", "_hi"), strict=True):
                 arr[rows, o] = row[rate + suffix]
@@ -288,6 +290,8 @@ def _pathway(frame: pd.DataFrame, a_idx: dict[str, int], o_idx: dict[str, int]) 
     opt_out = np.zeros((n_a, n_o), dtype=bool)
     for row in records:
         rows = [a_idx[row["area_code"]]] if row["area_code"] else list(range(n_a))
+        if row["area_code"] and not row["_given_referral_model"]:
+            continue
         opt_out[rows, o_idx[row["offence"]]] = row["referral_model"] == "opt-out"
     return Pathway(**arrays, opt_out=opt_out)
 

@@ -52,6 +52,7 @@ PERSONAL = {
     "case_number",
 }
 MIN_HISTORY_MONTHS = 24
+THOUSANDS = re.compile(r"^-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$")
 
 
 def _personal(header: str) -> bool:
@@ -115,8 +116,11 @@ def _check_cell(col: Column, text: str) -> tuple[object, str | None]:
         return (lowered, None) if lowered in col.allowed else (None, "is not an allowed value")
     if col.type == "text":
         return text, None
+    plain = text.replace("£", "").strip()
+    if "," in plain and not THOUSANDS.match(plain):
+        return None, "is not a number (a comma is only allowed between thousands: 1,500)"
     try:
-        value = float(text.replace(",", "").replace("£", ""))
+        value = float(plain.replace(",", ""))
     except ValueError:
         return None, "is not a number"
     if not np.isfinite(value):
@@ -145,6 +149,11 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
             data[name] = pd.Series(values, dtype=np.float64 if col.numeric else object)
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(raw.rows)))
     frame["_row"] = [raw.first_row + i for i in range(len(raw.rows))]
+    for col in table.columns:  # which cells the user filled in (the rest took defaults)
+        idx = where.col_index.get(col.name)
+        frame[f"_given_{col.name}"] = [
+            idx is not None and idx < len(row) and row[idx] != "" for row in raw.rows
+        ]
     problems += _interval_problems(table, frame, where)
     return frame, problems
 
