@@ -38,8 +38,8 @@ Methods (``m = 12``, ``h = 1..H`` months ahead, ``z = 1.2816`` the 90% normal qu
        ``E[Δ²] = τ²(2m²+1)/(3m) + sampling variance``; ``v0_i = φ(1-ŝ_i)/Σ_{last L} y_i +
        τ²(L-1)(2L-1)/(6L)`` is the error of the L-month share as the current share.
     3. *Allocation.* Each path's total count ``N = round(expm1(x))`` is split
-       Dirichlet-multinomially, ``y_h | N ~ DirMult(N, α·s_h)``, whose variance is
-       ``N s(1-s)·φ`` with ``φ = (N+α)/(1+α)``. ``φ`` is the mean Pearson ratio
+       Dirichlet-multinomially, ``y_h | N ~ DirMult(N, c·s_h)``, whose variance is
+       ``N s(1-s)·φ`` with ``φ = (N+c)/(1+c)``. ``φ`` is the mean Pearson ratio
        ``(y - T·s̃)² / (T·s̃(1-s̃))`` over the last 36 months (``s̃`` = share in the 12
        neighbouring months, ``×12/13`` for that estimate's own noise).
 

@@ -310,7 +310,7 @@ def _queue_rows(
                 "target_capacity_per_week": tcap[a, s],
                 "relief_capacity_per_week": relief[a, s],
                 "waiting_list_pressure": pressure[a, s],
-                "mmc_mean_wait_weeks": wq[a, s],
+                "mmc_mean_wait_weeks": wq[a, s] if load[a, s] < 1 else np.nan,
                 "erlang_c_wait_probability": pwait[a, s],
                 "erlang_c_places_needed": needed[a, s],
                 "erlang_c_fte_needed": needed[a, s] / sv.places_per_fte[s],
