@@ -127,3 +127,25 @@ def test_shapes_that_do_not_fit_are_refused_with_a_message() -> None:
     fi = one_service([1, 1], slots=1)
     with pytest.raises(ValueError, match="slots has shape"):
         FlowInputs(**{**fi.__dict__, "slots": np.ones((1, 1, 3))})
+
+
+def test_reporting_periods_sum_flows_and_keep_period_end_stocks() -> None:
+    # Weekly steps reported by "month" of 2 weeks: 3 referrals a week, 2 places, 1-week cases.
+    weekly = one_service([3] * 6, slots=2)
+    monthly = FlowInputs(**{**weekly.__dict__, "period": np.array([0, 0, 1, 1, 2, 2])})
+    w = simulate(weekly, stochastic=False)
+    m = simulate(monthly, stochastic=False)
+    assert m.referrals[0, 0].tolist() == [6, 6, 6]
+    assert m.starts[0, 0].tolist() == w.starts[0, 0].reshape(3, 2).sum(1).tolist()
+    assert m.waiting[0, 0].tolist() == w.waiting[0, 0, 1::2].tolist()  # the period's last week
+    # weeks 2-3: starts waited 1 and 2 weeks (two each): mean 1.5, 90th percentile 2
+    assert w.waiting[0, 0].tolist() == [1, 2, 3, 4, 5, 6]
+    assert m.mean_wait_steps[0, 0, 1] == pytest.approx(
+        (w.mean_wait_steps[0, 0, 2] * 2 + w.mean_wait_steps[0, 0, 3] * 2) / 4)
+    assert m.p90_wait_steps[0, 0, 2] == max(w.p90_wait_steps[0, 0, 4:6])
+
+
+def test_periods_must_rise_by_steps_of_one() -> None:
+    fi = one_service([1, 1, 1], slots=1)
+    with pytest.raises(ValueError, match="period must give"):
+        FlowInputs(**{**fi.__dict__, "period": np.array([0, 2, 2])})

@@ -145,3 +145,18 @@ def test_chunked_runs_give_identical_results(tmp_path: Path) -> None:
         parts = run(model, ["opt-out-referral"], replicates=8, seed=9, chunk_areas=5, executor=pool)
     for key, value in whole.scenarios[0].metrics.items():
         np.testing.assert_array_equal(value, parts.scenarios[0].metrics[key], err_msg=key)
+
+
+def test_a_weekly_step_agrees_with_the_monthly_one(tmp_path: Path) -> None:
+    spec = {**__import__("_models").TINY_SCENARIOS, "step": "week"}
+    weekly = run(needsled.load(tiny_model(tmp_path / "w", spec)), ["baseline"], replicates=5)
+    monthly = run(needsled.load(tiny_model(tmp_path / "m")), ["baseline"], replicates=5)
+    w, m = weekly.scenarios[0].deterministic, monthly.scenarios[0].deterministic
+    # the same referrals each month, however the month is cut into weeks
+    np.testing.assert_allclose(w["referrals"], m["referrals"], rtol=1e-9)
+    # 12 referrals a month against 10 places of 4.33-week cases: the list grows by about 2 a
+    # month either way; weekly steps smooth the month's arrivals, so allow a month's growth
+    assert w["waiting"][0, 0, -1] == pytest.approx(m["waiting"][0, 0, -1], abs=2.5)
+    # waits agree to within the monthly step's resolution, and weekly ones are finer
+    np.testing.assert_allclose(w["mean_wait_weeks"], m["mean_wait_weeks"], atol=52 / 12)
+    assert {1.0, 2.0, 3.0} <= set(w["p90_wait_weeks"][0, 0].tolist())

@@ -75,6 +75,9 @@ class FlowInputs:
     target_steps: (S,) the longest wait, in whole steps, that still meets the target.
     stretch, priority_first: (S,) booleans.
     seeds: (C,) one seed per chain (ignored in the deterministic mode).
+    period: (T,) optional reporting period of each step, e.g. the month of each week; outputs
+        are per period (flows summed, stocks at the period's last step, waits over everyone
+        who started in the period). Default: every step is its own period.
     """
 
     arrivals: F64
@@ -90,6 +93,14 @@ class FlowInputs:
     stretch: NDArray[np.bool_]
     priority_first: NDArray[np.bool_]
     seeds: NDArray[np.int64]
+    period: NDArray[np.int64] | None = None
+
+    def periods(self) -> NDArray[np.int64]:
+        """Reporting period of each step (default: every step is its own period)."""
+        n_steps = self.arrivals.shape[2]
+        if self.period is None:
+            return np.arange(n_steps, dtype=np.int64)
+        return np.ascontiguousarray(self.period, dtype=np.int64)
 
     def __post_init__(self) -> None:
         c, s, t, _ = self.arrivals.shape
@@ -115,13 +126,21 @@ class FlowInputs:
             bad.append(
                 f"waiting_start has shape {self.waiting_start.shape}, expected ({c}, {s}, 2, K)"
             )
+        if self.period is not None:
+            per = np.asarray(self.period)
+            steps_ok = per.shape == (t,) and t > 0 and per[0] == 0
+            if not steps_ok or not np.isin(np.diff(per), (0, 1)).all():
+                bad.append(
+                    "period must give each step's reporting period, starting at 0 and "
+                    "rising by 0 or 1 from one step to the next"
+                )
         if bad:
             raise ValueError("flow inputs do not fit together: " + "; ".join(bad))
 
 
 @dataclass(frozen=True)
 class FlowOutputs:
-    """Per chain, service and step (C, S, T), float32.
+    """Per chain, service and reporting period (C, S, P), float32.
 
     ``mean_wait_steps`` and ``p90_wait_steps`` are NaN in a step with no starts.
     """
@@ -138,7 +157,7 @@ class FlowOutputs:
 
 
 def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
-    """Run every chain for ``T`` steps and return the recorded flows and stocks."""
+    """Run every chain for ``T`` steps; return flows and stocks per reporting period."""
     out = _kernel(
         np.ascontiguousarray(inputs.arrivals, dtype=np.float64),
         np.ascontiguousarray(inputs.slots, dtype=np.float64),
@@ -153,6 +172,7 @@ def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
         np.ascontiguousarray(inputs.stretch, dtype=np.bool_),
         np.ascontiguousarray(inputs.priority_first, dtype=np.bool_),
         np.ascontiguousarray(inputs.seeds, dtype=np.int64),
+        inputs.periods(),
         stochastic,
     )
     starts = out[1]
@@ -219,6 +239,19 @@ def _drop_out(state: NDArray[np.uint64], row: F64, top: int, p: float, stochasti
     return leaving - left
 
 
+@nb.njit(cache=True)
+def _p90(taken: F64, started: float) -> float:
+    """The 90th percentile of the waits of those who started (in whole steps)."""
+    if started <= 0.0:
+        return 0.0
+    cum = 0.0
+    for k in range(taken.shape[0]):
+        cum += taken[k]
+        if cum >= 0.9 * started - 1e-6:
+            return float(k)
+    return float(taken.shape[0] - 1)
+
+
 @nb.njit(cache=True, parallel=True)
 def _kernel(
     arrivals: F64,
@@ -234,11 +267,13 @@ def _kernel(
     stretch: NDArray[np.bool_],
     priority_first: NDArray[np.bool_],
     seeds: NDArray[np.int64],
+    period: NDArray[np.int64],
     stochastic: bool,
 ) -> F32:
     n_chains, n_services, n_steps, _ = arrivals.shape
+    n_periods = int(period[-1]) + 1
     n_buckets = waiting_start.shape[3]
-    out = np.zeros((len(CHANNELS), n_chains, n_services, n_steps), dtype=np.float32)
+    out = np.zeros((len(CHANNELS), n_chains, n_services, n_periods), dtype=np.float32)
     max_phases = max(1, int(n_phases.max()))
     max_delay = max(1, int(reengage_steps.max()))
     for c in nb.prange(n_chains):
@@ -265,6 +300,7 @@ def _kernel(
             phase[:] = 0.0
             phase[:k_ph] = open_start[c, s] / k_ph
             ring[:] = 0.0
+            taken[:] = 0.0
             for t in range(n_steps):
                 # 1. completions, last phase first so a case moves at most one phase a step
                 h = hazard[c, s, t]
@@ -301,9 +337,9 @@ def _kernel(
                     free = np.inf
                 else:
                     free = max(np.floor(slots[c, s, t] + 1e-9) - open_now, 0.0)
-                oldest = max(top[0], top[1])
-                taken[: oldest + 1] = 0.0
                 started = 0.0
+                wait_sum = 0.0
+                within = 0.0
                 for p in range(2):
                     for k in range(top[p], -1, -1):
                         if free <= 0.0:
@@ -311,39 +347,32 @@ def _kernel(
                         take = min(free, wait[p, k])
                         if take > 0.0:
                             wait[p, k] -= take
-                            taken[k] += take
+                            taken[k] += take  # this reporting period's starts by wait
                             free -= take
                             started += take
+                            wait_sum += k * take
+                            if k <= target_steps[s]:
+                                within += take
                 phase[0] += started
-                # record
-                wait_sum = 0.0
-                within = 0.0
-                p90 = 0.0
-                found = False
-                cum = 0.0
-                for k in range(oldest + 1):
-                    wait_sum += k * taken[k]
-                    if k <= target_steps[s]:
-                        within += taken[k]
-                    cum += taken[k]
-                    if not found and started > 0.0 and cum >= 0.9 * started - 1e-9:
-                        p90 = float(k)
-                        found = True
                 waiting_total = 0.0
                 for p in range(2):
                     while top[p] > 0 and wait[p, top[p]] <= 0.0:
                         top[p] -= 1
                     for k in range(top[p] + 1):
                         waiting_total += wait[p, k]
-                out[0, c, s, t] = arrived
-                out[1, c, s, t] = started
-                out[2, c, s, t] = waiting_total
-                out[3, c, s, t] = open_now + started
-                out[4, c, s, t] = dropped
-                out[5, c, s, t] = done
-                out[6, c, s, t] = wait_sum
-                out[7, c, s, t] = within
-                out[8, c, s, t] = p90
+                # record: flows add up over the reporting period, stocks are its last step's
+                q = period[t]
+                out[0, c, s, q] += arrived
+                out[1, c, s, q] += started
+                out[2, c, s, q] = waiting_total
+                out[3, c, s, q] = open_now + started
+                out[4, c, s, q] += dropped
+                out[5, c, s, q] += done
+                out[6, c, s, q] += wait_sum
+                out[7, c, s, q] += within
+                if t == n_steps - 1 or period[t + 1] != q:
+                    out[8, c, s, q] = _p90(taken, out[1, c, s, q])
+                    taken[:] = 0.0
                 # 6. ageing: shift every bucket one step older; the last one accumulates
                 for p in range(2):
                     if n_buckets == 1:

@@ -289,12 +289,8 @@ def run_chunk(
     ai = np.arange(arrivals.shape[1]) if areas is None else np.asarray(areas)
     cap = _capacity(model, sc, draws, sizes)
     sv, st = model.services, model.staffing
-    step_weeks = WEEKS_PER_MONTH if model.settings.step == "month" else 1.0
-    if model.settings.step != "month":
-        raise ValueError(
-            "the run layer projects by month; use the flow engine directly for a "
-            "weekly step (needsled.flow.simulate)"
-        )
+    weekly = model.settings.step == "week"
+    step_weeks = 1.0 if weekly else WEEKS_PER_MONTH
     n_r, n_s, n_t = draws.n, len(sv), arrivals.shape[3]
     n_c = len(ai) * n_r
     k = max(2, round(model.settings.wait_buckets_months * WEEKS_PER_MONTH / step_weeks) + 1)
@@ -312,10 +308,12 @@ def run_chunk(
 
     prio0 = arrivals[:, :, :, 0, 0].sum(0) / np.maximum(arrivals[:, :, :, 0, :].sum((0, 3)), 1e-12)
     wait0 = _waiting_start(st.waiting_start, st.waiting_start_mean_weeks / step_weeks, prio0, k)
+    month_of = _steps(n_t, weekly)
+    per_month = np.bincount(month_of, minlength=n_t)[month_of]  # steps in each step's month
     inputs = FlowInputs(
-        arrivals=chains(arrivals),
-        slots=chains(cap.slots),
-        hazard=per_chain(hazard),
+        arrivals=chains(arrivals[:, :, :, month_of] / per_month[:, None]),
+        slots=chains(cap.slots[..., month_of]),
+        hazard=per_chain(hazard[..., month_of]),
         n_phases=phases,
         drop=per_chain(drop),
         reengage_share=per_chain(draws.reengage_share),
@@ -328,6 +326,7 @@ def run_chunk(
         stretch=sv.stretch,
         priority_first=sv.priority_first,
         seeds=_chain_seeds(seed, ai, n_r),
+        period=month_of if weekly else None,
     )
     out = simulate(inputs, stochastic=stochastic)
 
@@ -346,8 +345,17 @@ def run_chunk(
         "within_target_share": back(out.within_target_share),
     }
     fte = cap.fte[:, ai]
-    _derived(m, fte, cap.slots[:, ai], arrivals[:, ai].sum(-1) / step_weeks, cap, model)
+    _derived(m, fte, cap.slots[:, ai], arrivals[:, ai].sum(-1) / WEEKS_PER_MONTH, cap, model)
     return m
+
+
+def _steps(n_months: int, weekly: bool) -> NDArray[np.int64]:
+    """The month of each simulation step: one step a month, or 52 weekly steps a year (a
+    month's referrals are shared evenly among its weeks, and results are reported by month)."""
+    if not weekly:
+        return np.arange(n_months, dtype=np.int64)
+    n_weeks = round(n_months * 52 / 12)
+    return np.minimum(np.arange(n_weeks) * 12 // 52, n_months - 1).astype(np.int64)
 
 
 def _waiting_start(count: F64, mean_steps: F64, prio_share: F64, k: int) -> F64:
