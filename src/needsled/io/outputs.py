@@ -77,6 +77,8 @@ def manifest(res: RunResult, command: str) -> dict[str, object]:
         "history_end": model.history_end,
         "forecast_method": res.forecast_method,
         "forecast_notes": list(res.forecast_notes),
+        "areas": dict(zip(model.area_codes, model.area_names, strict=True)),
+        "services": dict(zip(model.services.codes, model.services.names, strict=True)),
         "inputs": dict(model.provenance),
         "settings": model.settings.model_dump(),
         "python": platform.python_version(),
