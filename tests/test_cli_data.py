@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
-from click.testing import Result
+from typer.testing import Result
 from typer.testing import CliRunner
 
 import needsled
