@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
-from typer.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import needsled
 from needsled.cli_data import backtest, data_app, funding_shares
