@@ -137,7 +137,8 @@ def worker(replicates: int, repeats: int) -> None:
     t0 = time.perf_counter()
     inputs = workload(replicates)
     build = time.perf_counter() - t0
-    input_gb = sum(getattr(inputs, f).nbytes for f in inputs.__dataclass_fields__) / 1e9
+    arrays = [getattr(inputs, f) for f in inputs.__dataclass_fields__]
+    input_gb = sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)) / 1e9
     rss_inputs = rss_gb()
     t0 = time.perf_counter()
     simulate(inputs)  # compiles, or loads the cached kernel
@@ -168,7 +169,9 @@ def worker(replicates: int, repeats: int) -> None:
 def run_in_subprocess(replicates: int, repeats: int) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--worker", "--replicates", str(replicates)]
     cmd += ["--repeats", str(repeats)]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"worker for {replicates} replicates failed:\n{done.stderr}")
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
     return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
 

@@ -14,10 +14,54 @@ import pandas as pd
 
 from needsled.results import ALL_AREAS
 
-__all__ = ["PALETTE", "demand_capacity", "shortfall_by_area", "waiting_list", "waterfall"]
+__all__ = [
+    "PALETTE",
+    "SLIDE_CONFIG",
+    "SLIDE_HEIGHT",
+    "SLIDE_WIDTH",
+    "demand_capacity",
+    "shortfall_by_area",
+    "waiting_list",
+    "waterfall",
+]
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 WIDTH, HEIGHT = 260, 170
+
+#: A 16:9 slide in pixels: the size of the PNGs that ``needsled report --png`` writes.
+SLIDE_WIDTH, SLIDE_HEIGHT = 1600, 900
+#: Vega-Lite config for slides, applied over any chart above: type large enough to read when
+#: projected (at 1600 px wide, 18 px is about the smallest that reads from the back of a room).
+SLIDE_CONFIG: dict[str, object] = {
+    "background": "white",
+    "padding": 28,
+    "title": {
+        "fontSize": 34,
+        "subtitleFontSize": 22,
+        "subtitleColor": "#333333",
+        "anchor": "start",
+        "offset": 18,
+    },
+    "axis": {
+        "labelFontSize": 18,
+        "titleFontSize": 21,
+        "titlePadding": 12,
+        "labelLimit": 360,
+        "tickSize": 6,
+    },
+    "axisTemporal": {"tickCount": "year"},  # wide panels would otherwise label months
+    "header": {"labelFontSize": 23, "labelFontWeight": "bold", "labelPadding": 10},
+    "legend": {
+        "labelFontSize": 20,
+        "titleFontSize": 21,
+        "symbolSize": 320,
+        "labelLimit": 700,
+        "rowPadding": 8,
+        "columnPadding": 24,
+    },
+    "facet": {"spacing": 36},
+    "line": {"strokeWidth": 3.5},
+}
 
 
 def _subset(
@@ -58,7 +102,12 @@ def demand_capacity(results: pd.DataFrame, scenario: str) -> alt.FacetChart:
         .properties(width=WIDTH, height=HEIGHT)
         .facet(facet=alt.Facet("service:N", title=None), columns=3)
         .resolve_scale(y="independent")
-        .properties(title=f"Demand against capacity, all areas ({scenario}); band: 80% range"),
+        .properties(
+            title=alt.Title(
+                f"Demand against capacity, all areas ({scenario})",
+                subtitle="Line: average; band: 80% range (10th to 90th percentile)",
+            )
+        ),
     )
 
 
@@ -82,7 +131,12 @@ def waiting_list(results: pd.DataFrame) -> alt.FacetChart:
         .properties(width=WIDTH, height=HEIGHT)
         .facet(facet=alt.Facet("service:N", title=None), columns=3)
         .resolve_scale(y="independent")
-        .properties(title="Waiting list by scenario, all areas; band: 80% range"),
+        .properties(
+            title=alt.Title(
+                "Waiting list by scenario, all areas",
+                subtitle="People waiting at the end of each month. Line: average; band: 80% range",
+            )
+        ),
     )
 
 
@@ -157,7 +211,10 @@ def waterfall(table: pd.DataFrame, scenario: str) -> alt.Chart:
         .properties(
             width=420,
             height=240,
-            title=f"What drives the change in demand ({scenario}); a victim needing two "
-            "services counts twice",
+            title=alt.Title(
+                f"What drives the change in demand ({scenario})",
+                subtitle="Referrals over the projection, all areas; a victim needing two "
+                "services counts twice",
+            ),
         ),
     )

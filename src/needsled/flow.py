@@ -176,10 +176,12 @@ def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
         stochastic,
     )
     starts = out[1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_wait = np.where(starts > 0, out[6] / starts, np.nan).astype(np.float32)
-        within = np.where(starts > 0, out[7] / starts, np.nan).astype(np.float32)
-    p90 = np.where(starts > 0, out[8], np.nan).astype(np.float32)
+    none = starts <= 0  # in place on the kernel's float32 arrays: no large temporaries
+    mean_wait, within, p90 = out[6], out[7], out[8]
+    np.divide(mean_wait, starts, out=mean_wait, where=~none)
+    np.divide(within, starts, out=within, where=~none)
+    for arr in (mean_wait, within, p90):
+        arr[none] = np.nan
     return FlowOutputs(
         referrals=out[0],
         starts=starts,
@@ -201,7 +203,7 @@ def _binom(state: NDArray[np.uint64], n: float, p: float, stochastic: bool) -> f
         return n
     if not stochastic:
         return n * p
-    return _rng.binomial(state, n, p)
+    return min(_rng.binomial(state, n, p), n)  # never more than there are
 
 
 @nb.njit(cache=True)
@@ -298,7 +300,12 @@ def _kernel(
                     if wait[p, k] > 0.0:
                         top[p] = k
             phase[:] = 0.0
-            phase[:k_ph] = open_start[c, s] / k_ph
+            if stochastic:  # whole cases, the remainder in the earliest phases
+                n_open = math.floor(open_start[c, s] + 0.5)
+                phase[:k_ph] = n_open // k_ph
+                phase[: int(n_open % k_ph)] += 1.0
+            else:
+                phase[:k_ph] = open_start[c, s] / k_ph
             ring[:] = 0.0
             taken[:] = 0.0
             for t in range(n_steps):

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+import altair as alt
 import jinja2
 import pandas as pd
 
 from needsled import __version__, charts
 from needsled.results import ALL_AREAS
 
-__all__ = ["ReportInputs", "headline", "render_html"]
+__all__ = ["ReportInputs", "chart_specs", "headline", "render_html"]
 
 
 @dataclass(frozen=True)
@@ -97,19 +98,26 @@ def headline(inp: ReportInputs, scenario: str) -> list[str]:
     return out
 
 
-def render_html(inp: ReportInputs) -> str:
-    """The whole report as one HTML string."""
+def chart_specs(inp: ReportInputs) -> dict[str, alt.TopLevelMixin]:
+    """Every chart in the report by key (its element is ``chart-<key>``); also the PNGs."""
     scenarios = list(dict.fromkeys(inp.results["scenario"].astype(str)))
     first = scenarios[0]
     last_year = inp.summary["year"].astype(str).max()
-    specs = {
+    specs: dict[str, alt.TopLevelMixin] = {
         "waiting": charts.waiting_list(inp.results),
         "shortfall": charts.shortfall_by_area(inp.summary, first, last_year, inp.area_names),
     }
     for sc in scenarios:
         specs[f"demand-{sc}"] = charts.demand_capacity(inp.results, sc)
         specs[f"waterfall-{sc}"] = charts.waterfall(inp.waterfall, sc)
-    spec_json = {k: json.loads(v.to_json()) for k, v in specs.items()}
+    return specs
+
+
+def render_html(inp: ReportInputs) -> str:
+    """The whole report as one HTML string."""
+    scenarios = list(dict.fromkeys(inp.results["scenario"].astype(str)))
+    last_year = inp.summary["year"].astype(str).max()
+    spec_json = {k: json.loads(v.to_json()) for k, v in chart_specs(inp).items()}
     template = jinja2.Environment(
         loader=jinja2.FunctionLoader(
             lambda n: resources.files("needsled.templates").joinpath(n).read_text(encoding="utf-8")
