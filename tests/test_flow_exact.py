@@ -141,7 +141,8 @@ def test_reporting_periods_sum_flows_and_keep_period_end_stocks() -> None:
     # weeks 2-3: starts waited 1 and 2 weeks (two each): mean 1.5, 90th percentile 2
     assert w.waiting[0, 0].tolist() == [1, 2, 3, 4, 5, 6]
     assert m.mean_wait_steps[0, 0, 1] == pytest.approx(
-        (w.mean_wait_steps[0, 0, 2] * 2 + w.mean_wait_steps[0, 0, 3] * 2) / 4)
+        (w.mean_wait_steps[0, 0, 2] * 2 + w.mean_wait_steps[0, 0, 3] * 2) / 4
+    )
     assert m.p90_wait_steps[0, 0, 2] == max(w.p90_wait_steps[0, 0, 4:6])
 
 

@@ -225,10 +225,12 @@ def version() -> None:
 
 def _register_data_commands() -> None:
     from needsled.cli_data import backtest, data_app, funding_shares
+    from needsled.cli_report import report
 
     app.add_typer(data_app)  # needsled import met-crime
     app.command("backtest")(backtest)
     app.command("funding-shares")(funding_shares)
+    app.command("report")(report)
 
 
 _register_data_commands()

@@ -67,6 +67,7 @@ def manifest(res: RunResult, command: str) -> dict[str, object]:
     """Enough to reproduce the run exactly: inputs and their hashes, seed, version, command."""
     model = res.model
     return {
+        "model": model.name,
         "needsled_version": __version__,
         "command": command,
         "seed": res.seed,
