@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ciw.py                      # c = 5, rho = 0.85, ~40 s
     python benchmarks/bench_ciw.py --servers 20 --load 0.9 --budget 20
+    python benchmarks/bench_ciw.py --hazard 0.25         # a coarser step: 4 steps a duration
 
 Ciw (Palmer, Knight, Harper & Hawa 2019, https://github.com/CiwPython/Ciw) is an exact
 event-driven simulator. needsled runs the same queue in discrete time at a fine step: the
@@ -115,12 +116,21 @@ def needsled_inputs(lam: float, c: int, n_chains: int, n_steps: int, n_buckets: 
 
 
 def main() -> None:
+    global H
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=5)
     parser.add_argument("--load", type=float, default=0.85)
     parser.add_argument("--budget", type=float, default=20.0, help="seconds for the Ciw run")
     parser.add_argument("--max-victims", type=int, default=600_000)
+    parser.add_argument(
+        "--hazard",
+        type=float,
+        default=H,
+        help="per-step hazard h = step / mean duration (0.02: 50 steps a duration; 0.25 is "
+        "coarser, closer to a monthly step for month-long support, and much faster)",
+    )
     args = parser.parse_args()
+    H = args.hazard  # the step: a module constant that the helpers read
     c, rho = args.servers, args.load
     lam = rho * c
     wq = float(mmc_mean_wait(lam, 1.0, c))
