@@ -206,36 +206,38 @@ def _binom(state: NDArray[np.uint64], n: float, p: float, stochastic: bool) -> f
     return min(_rng.binomial(state, n, p), n)  # never more than there are
 
 
-@nb.njit(cache=True)
-def _drop_out(state: NDArray[np.uint64], row: F64, top: int, p: float, stochastic: bool) -> float:
-    """Remove drop-outs from one class's list; return how many left.
+@nb.njit(cache=True, inline="always")
+def _drop_out(
+    state: NDArray[np.uint64], wait: F64, p: int, top: int, prob: float, stochastic: bool
+) -> float:
+    """Remove drop-outs from class ``p``'s list; return how many left.
 
-    The total is binomial (each person waiting leaves independently with probability ``p``);
+    The total is binomial (each person waiting leaves independently with probability ``prob``);
     it is shared across the wait buckets in proportion to their size, whole people, with the
     remainder taken from the longest waits.
     """
     total = 0.0
     for k in range(top + 1):
-        total += row[k]
-    if total <= 0.0 or p <= 0.0:
+        total += wait[p, k]
+    if total <= 0.0 or prob <= 0.0:
         return 0.0
     if not stochastic:
         for k in range(top + 1):
-            row[k] -= row[k] * p
-        return total * p
-    leaving = min(_rng.binomial(state, total, p), total)
+            wait[p, k] -= wait[p, k] * prob
+        return total * prob
+    leaving = min(_rng.binomial(state, total, prob), total)
     if leaving <= 0.0:
         return 0.0
     share = leaving / total
     left = leaving
     for k in range(top + 1):
-        d = min(math.floor(row[k] * share), row[k])
-        row[k] -= d
+        d = min(math.floor(wait[p, k] * share), wait[p, k])
+        wait[p, k] -= d
         left -= d
     k = top
     while left > 0.0 and k >= 0:
-        d = min(left, row[k])
-        row[k] -= d
+        d = min(left, wait[p, k])
+        wait[p, k] -= d
         left -= d
         k -= 1
     return leaving - left
@@ -331,11 +333,17 @@ def _kernel(
                 dropped = 0.0
                 arrived = 0.0
                 for p in range(2):
-                    dropped += _drop_out(state, wait[p], top[p], drop[c, s], stochastic)
-                    lam = arrivals[c, s, t, p]
-                    a = _rng.poisson(state, lam) if stochastic else lam
-                    wait[p if priority_first[s] else 1, 0] += a
-                    arrived += a
+                    dropped += _drop_out(state, wait, p, top[p], drop[c, s], stochastic)
+                if priority_first[s]:
+                    for p in range(2):
+                        lam = arrivals[c, s, t, p]
+                        a = _rng.poisson(state, lam) if stochastic else lam
+                        wait[p, 0] += a
+                        arrived += a
+                else:  # one list: a single draw for both classes (a sum of Poissons)
+                    lam = arrivals[c, s, t, 0] + arrivals[c, s, t, 1]
+                    arrived = _rng.poisson(state, lam) if stochastic else lam
+                    wait[1, 0] += arrived
                 # 5. starts: priority class first, then the longest wait first
                 open_now = 0.0
                 for j in range(k_ph):
