@@ -99,7 +99,10 @@ def poisson(state: NDArray[np.uint64], lam: float) -> float:
 
 
 @nb.njit(cache=True)
-def binomial(state: NDArray[np.uint64], n: float, p: float) -> float:
+def binomial(state: NDArray[np.uint64], n: float, p: float, log1m_q: float = 1.0) -> float:
+    """Binomial(n, p). ``log1m_q``, if given (it is a log, so never positive), is
+    ``log(1 - min(p, 1 - p))``: a caller drawing many times with the same ``p`` passes it to
+    save a logarithm per draw."""
     trials = math.floor(n + 0.5)
     if trials <= 0.0 or p <= 0.0:
         return 0.0
@@ -110,7 +113,7 @@ def binomial(state: NDArray[np.uint64], n: float, p: float) -> float:
     if trials * q * (1.0 - q) < 10.0:
         # inversion: walk up the pmf from 0
         ratio = q / (1.0 - q)
-        pmf = math.exp(trials * math.log1p(-q))
+        pmf = math.exp(trials * (log1m_q if log1m_q <= 0.0 else math.log1p(-q)))
         cdf = pmf
         u = uniform(state)
         k = 0.0

@@ -196,14 +196,16 @@ def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
 
 
 @nb.njit(cache=True, inline="always")
-def _binom(state: NDArray[np.uint64], n: float, p: float, stochastic: bool) -> float:
+def _binom(
+    state: NDArray[np.uint64], n: float, p: float, stochastic: bool, log1m_q: float = 1.0
+) -> float:
     if p <= 0.0 or n <= 0.0:
         return 0.0
     if p >= 1.0:
         return n
     if not stochastic:
         return n * p
-    return min(_rng.binomial(state, n, p), n)  # never more than there are
+    return min(_rng.binomial(state, n, p, log1m_q), n)  # never more than there are
 
 
 @nb.njit(cache=True, inline="always")
@@ -313,9 +315,10 @@ def _kernel(
             for t in range(n_steps):
                 # 1. completions, last phase first so a case moves at most one phase a step
                 h = hazard[c, s, t]
+                log1m_q = math.log1p(-min(h, 1.0 - h)) if 0.0 < h < 1.0 else 1.0
                 done = 0.0
                 for j in range(k_ph - 1, -1, -1):
-                    moved = _binom(state, phase[j], h, stochastic)
+                    moved = _binom(state, phase[j], h, stochastic, log1m_q)
                     phase[j] -= moved
                     if j == k_ph - 1:
                         done += moved
