@@ -397,8 +397,9 @@ def _derived(
     dur = cap.duration_weeks[:, None]
     per_fte_week = sv.places_per_fte[None, None, :, None] / dur
     target = queueing.target_capacity(demand_week, tw)
+    waiting = np.maximum(m["waiting"], 0.0)  # no -1e-15 from floating-point subtraction
     relief = queueing.relief_capacity(
-        demand_week, m["waiting"], queueing.target_queue_size(demand_week, tw), TIME_TO_TARGET_WEEKS
+        demand_week, waiting, queueing.target_queue_size(demand_week, tw), TIME_TO_TARGET_WEEKS
     )
     queue_fte = np.maximum(target, relief) / per_fte_week
     stretch_fte = m["open_cases"] / sv.places_per_fte[None, None, :, None]
