@@ -243,3 +243,18 @@ def test_filled_in_template_loads(template: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(got.staffing.fte, want.staffing.fte)
     assert [s.name for s in got.scenarios] == [s.name for s in want.scenarios]
     assert set(got.provenance) == {str(filled), str(filled.parent / "scenarios.yaml")}
+
+
+def test_example_workbook_loads_like_the_example_folder(tmp_path: Path) -> None:
+    (tmp_path / "book").mkdir()
+    book = write_template(tmp_path / "book" / "model.xlsx", example=True)
+    assert (tmp_path / "book" / "scenarios.yaml").is_file()
+    from_book = load_model(book)
+    from_csv = load_model(write_example(tmp_path / "csv"))
+    np.testing.assert_array_equal(from_book.crime_history, from_csv.crime_history)
+    np.testing.assert_array_equal(from_book.staffing.fte, from_csv.staffing.fte)
+    np.testing.assert_array_equal(from_book.need_mix.value, from_csv.need_mix.value)
+    assert from_book.services.codes == from_csv.services.codes
+    assert [s.name for s in from_book.scenarios] == [s.name for s in from_csv.scenarios]
+    with pytest.raises(FileExistsError):  # never overwrites the scenarios file beside it
+        write_template(tmp_path / "book" / "other.xlsx", example=True)

@@ -182,16 +182,24 @@ def validate(path: Annotated[Path, typer.Argument(help="Model folder or workbook
 @app.command()
 def template(
     path: Annotated[Path, typer.Argument(help="Workbook to create, e.g. model.xlsx")],
+    example: Annotated[
+        bool,
+        typer.Option(
+            "--example",
+            help="Fill it in with the built-in example (and write its scenarios.yaml beside it)",
+        ),
+    ] = False,
 ) -> None:
-    """Write a blank input workbook with an instructions sheet."""
+    """Write an input workbook with an instructions sheet: blank, or filled in as an example."""
     from needsled.io.template import write_template
 
     try:
-        write_template(path)
+        write_template(path, example=example)
     except FileExistsError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
-    out.print(f"Blank workbook: {path.resolve()}")
+    kind = "Example" if example else "Blank"
+    out.print(f"{kind} workbook: {path.resolve()}")
 
 
 @app.command()

@@ -4,6 +4,9 @@ numbers."""
 
 from __future__ import annotations
 
+import csv
+import shutil
+import tempfile
 from pathlib import Path
 
 import xlsxwriter
@@ -48,13 +51,50 @@ def _validation(col: Column) -> dict[str, object] | None:
     return None
 
 
-def write_template(path: str | Path) -> Path:
-    """Write the blank workbook to ``path`` (refuses to overwrite an existing file)."""
+def _example_rows(folder: Path, table: str, columns: tuple[str, ...]) -> list[list[object]]:
+    """The example model's rows for one table, in the template's column order, numbers as
+    numbers (so the workbook holds what a person would type)."""
+    with (folder / f"{table}.csv").open(encoding="utf-8", newline="") as fh:
+        records = list(csv.DictReader(fh))
+    out: list[list[object]] = []
+    for rec in records:
+        row: list[object] = []
+        for name in columns:
+            text = rec.get(name, "") or ""
+            try:
+                row.append(float(text) if text and name != "month" else text)
+            except ValueError:
+                row.append(text)
+        out.append(row)
+    return out
+
+
+def write_template(path: str | Path, *, example: bool = False) -> Path:
+    """Write the input workbook to ``path`` (refuses to overwrite an existing file).
+
+    Blank by default; with ``example=True`` every sheet is filled in with the built-in
+    London-like example, to show what a finished workbook looks like (and its scenarios.yaml
+    is written beside it).
+    """
     path = Path(path)
     if path.exists():
         raise FileExistsError(
             f"{path} already exists; choose a new file name so that no file of yours is overwritten"
         )
+    filled = None
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if example:
+        from needsled.example import write_example
+
+        scenarios = path.with_name("scenarios.yaml")
+        if scenarios.exists():
+            raise FileExistsError(
+                f"{scenarios} already exists; write the example workbook into a new folder so "
+                "that no file of yours is overwritten"
+            )
+        tmp = tempfile.TemporaryDirectory(prefix="needsled-example-")
+        filled = write_example(Path(tmp.name))
+        shutil.copyfile(filled / "scenarios.yaml", scenarios)
     book = xlsxwriter.Workbook(str(path))
     bold = book.add_format({"bold": True, "font_size": 14})
     head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
@@ -101,6 +141,9 @@ def write_template(path: str | Path) -> Path:
             rule = _validation(col)
             if rule:
                 ws.data_validation(1, j, LAST_ROW, j, rule)
+        if filled is not None:
+            for i, values in enumerate(_example_rows(filled, table.name, table.all_names())):
+                ws.write_row(i + 1, 0, values)
         for col in table.columns:
             ref.write_row(
                 row,
@@ -118,4 +161,6 @@ def write_template(path: str | Path) -> Path:
             )
             row += 1
     book.close()
+    if tmp is not None:
+        tmp.cleanup()
     return path
