@@ -152,9 +152,10 @@ def _scenario_table(inp: ReportInputs, scenarios: list[str], year: str) -> list[
         for sc in scenarios:
             pick = s.loc[sel & (s["scenario"] == sc) & (s["service"] == svc)]
             means = pick.set_index("metric")["mean"].astype(float)
-            row[sc] = (
-                f"{_fmt(float(means['waiting']))} waiting; "
-                f"{float(means['fte_shortfall']):,.1f} FTE short"
-            )
+            if float(means["waiting"]) > 0 or "caseload_per_fte" not in means:
+                state = f"{_fmt(float(means['waiting']))} waiting"
+            else:  # a stretch service: its pressure is the caseload, not a list
+                state = f"{float(means['caseload_per_fte']):,.0f} open cases per FTE"
+            row[sc] = f"{state}; {float(means['fte_shortfall']):,.1f} FTE short"
         rows.append(row)
     return rows

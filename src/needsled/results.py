@@ -145,6 +145,7 @@ SUMMARY_METRICS = (
     "waiting",
     "mean_wait_weeks",
     "within_target_share",
+    "caseload_per_fte",
     "fte",
     "fte_needed",
     "fte_shortfall",
