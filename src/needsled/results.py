@@ -294,7 +294,7 @@ def _queue_rows(
         statement = (
             "stretch service: takes everyone; see caseload per FTE"
             if stretch
-            else f"grows by {grows:,.0f} a month, no steady state"
+            else f"grows by {_amount(grows)} a month, no steady state"
             if load[a, s] >= 1
             else "steady state exists"
         )
@@ -319,6 +319,12 @@ def _queue_rows(
             }
         )
     return rows
+
+
+def _amount(x: float) -> str:
+    """A count in plain words: whole numbers from 10, one decimal below."""
+    r = round(float(x), 1)
+    return f"{r:,.0f}" if abs(r) >= 10 or r.is_integer() else f"{r:,.1f}"
 
 
 def _erlang_places(
