@@ -76,13 +76,31 @@ def _subset(
     return out.reset_index(drop=True)
 
 
+def _fan(
+    data: pd.DataFrame, colour: alt.Color, y_title: str, opacity: float, title: alt.Title
+) -> alt.FacetChart:
+    """A line (mean) in an 80% band over months, one panel per service."""
+    base = alt.Chart().encode(x=alt.X("date:T", title="Month"))
+    band = base.mark_area(opacity=opacity).encode(
+        y=alt.Y("p10:Q", title=y_title), y2="p90:Q", color=colour
+    )
+    line = base.mark_line().encode(y="mean:Q", color=colour)
+    return cast(
+        "alt.FacetChart",
+        alt.layer(band, line, data=data)
+        .properties(width=WIDTH, height=HEIGHT)
+        .facet(facet=alt.Facet("service:N", title=None), columns=3)
+        .resolve_scale(y="independent")
+        .properties(title=title),
+    )
+
+
 def demand_capacity(results: pd.DataFrame, scenario: str) -> alt.FacetChart:
     """Referrals a month (mean and 80% band) against the starts a month staff can take on."""
     data = _subset(results, ["referrals", "capacity"], scenario)
     data["series"] = data["metric"].map(
         {"referrals": "Referrals (demand)", "capacity": "Capacity (starts staff can take on)"}
     )
-    base = alt.Chart().encode(x=alt.X("date:T", title="Month"))
     colour = alt.Color(
         "series:N",
         title=None,
@@ -92,52 +110,26 @@ def demand_capacity(results: pd.DataFrame, scenario: str) -> alt.FacetChart:
         ),
         legend=alt.Legend(orient="top"),
     )
-    band = base.mark_area(opacity=0.25).encode(
-        y=alt.Y("p10:Q", title="People a month"), y2="p90:Q", color=colour
+    title = alt.Title(
+        f"Demand against capacity, all areas ({scenario})",
+        subtitle="Line: average; band: 80% range (10th to 90th percentile)",
     )
-    line = base.mark_line().encode(y="mean:Q", color=colour)
-    return cast(
-        "alt.FacetChart",
-        alt.layer(band, line, data=data)
-        .properties(width=WIDTH, height=HEIGHT)
-        .facet(facet=alt.Facet("service:N", title=None), columns=3)
-        .resolve_scale(y="independent")
-        .properties(
-            title=alt.Title(
-                f"Demand against capacity, all areas ({scenario})",
-                subtitle="Line: average; band: 80% range (10th to 90th percentile)",
-            )
-        ),
-    )
+    return _fan(data, colour, "People a month", 0.25, title)
 
 
 def waiting_list(results: pd.DataFrame) -> alt.FacetChart:
     """Waiting list at each month's end, every scenario, mean and 80% band."""
-    data = _subset(results, ["waiting"])
     colour = alt.Color(
         "scenario:N",
         title="Scenario",
         scale=alt.Scale(range=PALETTE),
         legend=alt.Legend(orient="top"),
     )
-    base = alt.Chart().encode(x=alt.X("date:T", title="Month"))
-    band = base.mark_area(opacity=0.15).encode(
-        y=alt.Y("p10:Q", title="People waiting"), y2="p90:Q", color=colour
+    title = alt.Title(
+        "Waiting list by scenario, all areas",
+        subtitle="People waiting at the end of each month. Line: average; band: 80% range",
     )
-    line = base.mark_line().encode(y="mean:Q", color=colour)
-    return cast(
-        "alt.FacetChart",
-        alt.layer(band, line, data=data)
-        .properties(width=WIDTH, height=HEIGHT)
-        .facet(facet=alt.Facet("service:N", title=None), columns=3)
-        .resolve_scale(y="independent")
-        .properties(
-            title=alt.Title(
-                "Waiting list by scenario, all areas",
-                subtitle="People waiting at the end of each month. Line: average; band: 80% range",
-            )
-        ),
-    )
+    return _fan(_subset(results, ["waiting"]), colour, "People waiting", 0.15, title)
 
 
 def shortfall_by_area(
