@@ -23,8 +23,8 @@ from math import factorial
 import numpy as np
 from numpy.typing import NDArray
 
-from needsled.model import Model, Pathway
-from needsled.scenarios import Lever, Scenario
+from needsled.model import Z80_WIDTH, Model, Pathway
+from needsled.scenarios import DEMAND_LEVERS, Lever, Scenario
 
 __all__ = [
     "Draws",
@@ -96,7 +96,7 @@ def lever_sizes(scenario: Scenario, n: int, rng: np.random.Generator | None) -> 
         if lever.interval is not None and rng is not None:
             lo, hi = lever.interval
             z = rng.standard_normal(n)
-            size = np.clip((lo + hi) / 2 + (hi - lo) / 2.5631 * z, -1.0, 10.0)
+            size = np.clip((lo + hi) / 2 + (hi - lo) / Z80_WIDTH * z, -1.0, 10.0)
         out.append(size)
     return LeverSizes(tuple(out))
 
@@ -132,12 +132,7 @@ def referrals(
     opt_out = np.broadcast_to(model.pathway.opt_out[None, :, :, None], crime.shape)
     switch = np.zeros(crime.shape)  # share of victims under the other referral model
     for i, lever in enumerate(scenario.levers):
-        if i not in on or lever.lever not in (
-            "police_reports",
-            "referral_share",
-            "self_referral",
-            "referral_model",
-        ):
+        if i not in on or lever.lever not in DEMAND_LEVERS:
             continue
         w = lever.profile_weights(months, model.first_month)  # (T,)
         areas, offs = _mask(model, lever)
@@ -186,11 +181,7 @@ def waterfall(model: Model, crime_mean: F64, scenario: Scenario) -> F64:
     """
     draws = point_parameters(model)
     sizes = lever_sizes(scenario, 1, None)
-    demand = [
-        i
-        for i, lv in enumerate(scenario.levers)
-        if lv.lever in ("police_reports", "referral_share", "self_referral", "referral_model")
-    ]
+    demand = [i for i, lv in enumerate(scenario.levers) if lv.lever in DEMAND_LEVERS]
     cache: dict[frozenset[int], F64] = {}
 
     def total(subset: frozenset[int]) -> F64:

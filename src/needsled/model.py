@@ -155,8 +155,3 @@ class Model:
                 return sc
         known = ", ".join(s.name for s in self.scenarios)
         raise KeyError(f"no scenario named {name!r}; the model has: {known}")
-
-    def with_scenarios(self, scenarios: tuple[Scenario, ...]) -> Model:
-        from dataclasses import replace
-
-        return replace(self, scenarios=scenarios)

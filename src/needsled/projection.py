@@ -82,8 +82,8 @@ class ScenarioResult:
     ``metrics[m]``: (R, A + 1, S, T) float32, replicates; the last area is all areas together.
     ``deterministic[m]``: (A + 1, S, T), the deterministic baseline run.
     ``waterfall``: (L, A, S) referrals each lever added over the horizon.
-    ``capacity_per_week`` and ``demand_per_week``: (A, S, T), deterministic run, for the
-    analytic queueing layer.
+    ``demand_per_week``, ``places`` (A, S, T) and ``duration_weeks`` (S, T): the deterministic
+    run's, for the analytic queueing layer.
     """
 
     scenario: Scenario
@@ -91,7 +91,6 @@ class ScenarioResult:
     deterministic: dict[str, F64]
     waterfall: F64
     demand_per_week: F64
-    capacity_per_week: F64
     places: F64
     duration_weeks: F64
 
@@ -216,7 +215,6 @@ def _scenario(
         deterministic={k: v[0].astype(np.float64) for k, v in det.items()},
         waterfall=waterfall(model, crime_mean, sc),
         demand_per_week=det_arr[0].sum(axis=-1) / WEEKS_PER_MONTH,
-        capacity_per_week=places / cap.duration_weeks[0][None],
         places=places,
         duration_weeks=cap.duration_weeks[0],
     )
