@@ -19,7 +19,7 @@ from needsled.errors import InputError, column_letter
 from needsled.example import write_example
 from needsled.io.load import load_model
 from needsled.io.template import INSTRUCTIONS, write_template
-from needsled.schema import TABLES, Column, tables
+from needsled.schema import ALL_TABLES, TABLES, Column, tables
 
 EXCEL_LAST_ROW = 1_048_576
 
@@ -57,7 +57,7 @@ def test_returns_path_and_accepts_str(tmp_path: Path) -> None:
 
 
 def test_sheets(book: openpyxl.Workbook) -> None:
-    assert book.sheetnames == ["instructions", "columns", *TABLES]
+    assert book.sheetnames == ["instructions", "columns", *ALL_TABLES]
     lines = [c.value for c in book["instructions"]["A"]]
     assert lines[0] == "How to fill in this workbook"
     assert [line or "" for line in lines] == INSTRUCTIONS

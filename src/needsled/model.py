@@ -6,9 +6,12 @@ Nothing here reads files: ``needsled.io.load`` builds a :class:`Model` from the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from needsled.scenarios import Scenario, Settings, month_index, month_label
@@ -136,6 +139,9 @@ class Model:
     settings: Settings
     provenance: dict[str, str] = field(default_factory=dict)
     assumptions: tuple[tuple[str, str, str, str], ...] = ()  # (table, item, value, source)
+    # Optional tables the model gave (validated, defaults filled in), by table name; each
+    # feature that uses one builds its own arrays from it.
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def first_month(self) -> int:

@@ -7,6 +7,7 @@ nothing is half-loaded. Files are opened read-only.
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from needsled.io.read import file_sha256, read_tables, scenario_file
 from needsled.io.validate import cross_check, parse_table
 from needsled.model import Model, Pathway, Services, Staffing, Uncertain
 from needsled.scenarios import ScenarioFile, month_index, month_label
-from needsled.schema import tables
+from needsled.schema import OPTIONAL_TABLES, tables
 
 __all__ = ["load_model", "load_scenarios"]
 
@@ -245,6 +246,7 @@ def _build(
         settings=spec.settings,
         provenance=provenance,
         assumptions=_assumptions(frames),
+        tables=MappingProxyType({t: frames[t] for t in OPTIONAL_TABLES if t in frames}),
     )
 
 

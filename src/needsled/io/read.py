@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from needsled.errors import InputError, Problem
-from needsled.schema import TABLES
+from needsled.schema import ALL_TABLES, TABLES
 
 __all__ = ["RawTable", "file_sha256", "read_tables", "scenario_file"]
 
@@ -110,7 +110,7 @@ def _read_workbook(path: Path) -> dict[str, RawTable]:
     found: dict[str, RawTable] = {}
     for sheet in book.sheet_names:
         key = sheet.strip().lower()
-        if key not in TABLES:
+        if key not in ALL_TABLES:
             continue
         data = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         if not data:
@@ -140,7 +140,7 @@ def read_tables(path: Path) -> tuple[dict[str, RawTable], list[Problem]]:
         if not (csvs.keys() & set(TABLES)) and len(books) == 1:
             return read_tables(books[0])
         found = {}
-        for name in TABLES:
+        for name in ALL_TABLES:
             if name in csvs:
                 try:
                     found[name] = _read_csv(csvs[name], name)

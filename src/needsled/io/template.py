@@ -11,7 +11,7 @@ from pathlib import Path
 
 import xlsxwriter
 
-from needsled.schema import Column, tables
+from needsled.schema import OPTIONAL_TABLES, Column, tables
 
 __all__ = ["write_template"]
 
@@ -27,10 +27,11 @@ INSTRUCTIONS = [
     "3. Columns ending _lo and _hi are optional 80% intervals: give both or neither.",
     "4. Leave an optional cell blank to use the default shown in the 'columns' sheet.",
     "5. Counts only: never enter names, dates of birth or anything about one person.",
-    "6. Put scenarios in a file scenarios.yaml beside this workbook (see the needsled docs).",
-    "7. Check the workbook with:  needsled validate model.xlsx",
+    "6. Optional tables (marked so in the 'columns' sheet) may be left with just the header.",
+    "7. Put scenarios in a file scenarios.yaml beside this workbook (see the needsled docs).",
+    "8. Check the workbook with:  needsled validate model.xlsx",
     "   Every problem is listed at once, with its sheet and cell, and how to fix it.",
-    "8. Then run it with:  needsled run model.xlsx --out results",
+    "9. Then run it with:  needsled run model.xlsx --out results",
 ]
 
 
@@ -54,6 +55,8 @@ def _validation(col: Column) -> dict[str, object] | None:
 def _example_rows(folder: Path, table: str, columns: tuple[str, ...]) -> list[list[object]]:
     """The example model's rows for one table, in the template's column order, numbers as
     numbers (so the workbook holds what a person would type)."""
+    if not (folder / f"{table}.csv").is_file():  # an optional table the example leaves out
+        return []
     with (folder / f"{table}.csv").open(encoding="utf-8", newline="") as fh:
         records = list(csv.DictReader(fh))
     out: list[list[object]] = []
@@ -149,7 +152,7 @@ def write_template(path: str | Path, *, example: bool = False) -> Path:
                 row,
                 0,
                 [
-                    table.name,
+                    table.name + (" (optional)" if table.name in OPTIONAL_TABLES else ""),
                     col.name,
                     "yes" if col.required else "no",
                     col.default,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from needsled.errors import Problem, column_letter
 from needsled.io.read import RawTable
-from needsled.schema import Column, Table, tables
+from needsled.schema import TABLES, Column, Table, tables
 
 __all__ = ["cross_check", "parse_table"]
 
@@ -214,7 +214,7 @@ def _header_problems(table: Table, raw: RawTable, where: _Where) -> list[Problem
         for col in table.columns
         if col.required and col.name not in raw.header
     )
-    if not raw.rows and raw.name not in {"pathway"}:
+    if not raw.rows and raw.name in TABLES and raw.name != "pathway":
         problems.append(where.problem("has no rows", fix=f"fill in the {raw.name} table"))
     return problems
 
@@ -306,33 +306,42 @@ def _interval_problems(table: Table, frame: pd.DataFrame, where: _Where) -> list
 # ---------------------------------------------------------------- cross-table checks
 
 
+# The columns that identify a row of each table (no two rows may share them) ...
+KEYS: dict[str, list[str]] = {
+    "areas": ["area_code"],
+    "offences": ["offence"],
+    "services": ["service"],
+    "crime": ["area_code", "offence", "month"],
+    "pathway": ["offence", "area_code"],
+    "need_mix": ["offence", "service"],
+    "staffing": ["service", "area_code"],
+}
+# ... and the columns that must hold a code from another table: (table, column, target, column).
+# Optional tables add their own entries; a check runs only when both tables are present.
+REFS: list[tuple[str, str, str, str]] = [
+    ("crime", "area_code", "areas", "area_code"),
+    ("crime", "offence", "offences", "offence"),
+    ("pathway", "offence", "offences", "offence"),
+    ("pathway", "area_code", "areas", "area_code"),
+    ("need_mix", "offence", "offences", "offence"),
+    ("need_mix", "service", "services", "service"),
+    ("staffing", "service", "services", "service"),
+    ("staffing", "area_code", "areas", "area_code"),
+]
+
+
 def cross_check(frames: dict[str, pd.DataFrame], raws: dict[str, RawTable]) -> list[Problem]:
     """Checks between tables; only call once every table parsed without problems."""
     wh = {n: _Where(r, {h: i for i, h in enumerate(r.header)}) for n, r in raws.items()}
     problems: list[Problem] = []
-    keys = {
-        "areas": ["area_code"],
-        "offences": ["offence"],
-        "services": ["service"],
-        "crime": ["area_code", "offence", "month"],
-        "pathway": ["offence", "area_code"],
-        "need_mix": ["offence", "service"],
-        "staffing": ["service", "area_code"],
-    }
-    for name, cols in keys.items():
-        problems += _duplicates(frames[name], cols, wh[name])
-    refs: list[tuple[str, str, str, str]] = [
-        ("crime", "area_code", "areas", "area_code"),
-        ("crime", "offence", "offences", "offence"),
-        ("pathway", "offence", "offences", "offence"),
-        ("pathway", "area_code", "areas", "area_code"),
-        ("need_mix", "offence", "offences", "offence"),
-        ("need_mix", "service", "services", "service"),
-        ("staffing", "service", "services", "service"),
-        ("staffing", "area_code", "areas", "area_code"),
-    ]
-    for table, col, target, tcol in refs:
-        problems += _unknown_refs(frames[table], col, set(frames[target][tcol]), wh[table], target)
+    for name, cols in KEYS.items():
+        if name in frames:
+            problems += _duplicates(frames[name], cols, wh[name])
+    for table, col, target, tcol in REFS:
+        if table in frames and target in frames:
+            problems += _unknown_refs(
+                frames[table], col, set(frames[target][tcol]), wh[table], target
+            )
     problems += _service_rules(frames["services"], wh["services"])
     problems += _pathway_rows(frames, wh["pathway"])
     problems += _history(frames, wh["crime"])

@@ -13,9 +13,29 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-__all__ = ["TABLES", "Column", "Table", "reference_markdown", "tables"]
+__all__ = [
+    "ALL_TABLES",
+    "OPTIONAL_TABLES",
+    "TABLES",
+    "Column",
+    "Table",
+    "reference_markdown",
+    "tables",
+]
 
+# Every model has these tables; any other table declared in tables.csv is optional (a model
+# may leave it out), in the order it first appears there.
 TABLES = ("areas", "offences", "crime", "pathway", "need_mix", "services", "staffing")
+
+
+def _declared() -> tuple[str, ...]:
+    text = resources.files("needsled.schema").joinpath("tables.csv").read_text(encoding="utf-8")
+    names = dict.fromkeys(row["table"] for row in csv.DictReader(text.splitlines()))
+    return tuple(names)
+
+
+OPTIONAL_TABLES = tuple(t for t in _declared() if t not in TABLES)
+ALL_TABLES = TABLES + OPTIONAL_TABLES
 
 TYPE_HELP = {
     "gss": "a 9-character GSS code such as E09000001",
@@ -96,9 +116,9 @@ def _num(text: str) -> float | None:
 
 @cache
 def tables() -> dict[str, Table]:
-    """All input tables, in the order users fill them in."""
+    """All input tables, required then optional, in the order users fill them in."""
     text = resources.files("needsled.schema").joinpath("tables.csv").read_text(encoding="utf-8")
-    cols: dict[str, list[Column]] = {name: [] for name in TABLES}
+    cols: dict[str, list[Column]] = {name: [] for name in ALL_TABLES}
     for row in csv.DictReader(text.splitlines()):
         cols[row["table"]].append(
             Column(
@@ -129,7 +149,7 @@ def reference_markdown() -> str:
     ]
     for table in tables().values():
         lines += [
-            f"## `{table.name}`",
+            f"## `{table.name}`" + (" (optional)" if table.name in OPTIONAL_TABLES else ""),
             "",
             "| column | required | default | allowed | unit | 80% interval | meaning |",
             "|---|---|---|---|---|---|---|",
