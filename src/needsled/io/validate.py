@@ -315,6 +315,7 @@ KEYS: dict[str, list[str]] = {
     "pathway": ["offence", "area_code"],
     "need_mix": ["offence", "service"],
     "staffing": ["service", "area_code"],
+    "directory": ["service", "provider"],
 }
 # ... and the columns that must hold a code from another table: (table, column, target, column).
 # Optional tables add their own entries; a check runs only when both tables are present.
@@ -327,6 +328,7 @@ REFS: list[tuple[str, str, str, str]] = [
     ("need_mix", "service", "services", "service"),
     ("staffing", "service", "services", "service"),
     ("staffing", "area_code", "areas", "area_code"),
+    ("directory", "service", "services", "service"),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Quarterly provider returns: what services report they actually did (counts only)."""
