@@ -87,11 +87,15 @@ def test_priority_referrals_start_first() -> None:
     assert series(fi, "starts") == [1, 1, 1]
     assert series(fi, "waiting") == [1, 1, 1]
     assert series(fi, "mean_wait_steps") == [0, 0, 0]
+    # every start is a priority referral seen at once (within the 0-step target)
+    assert series(fi, "within_target_priority") == [1, 1, 1]
     # with first come first served the waiting standard referral goes first
     fifo = one_service(
         [0, 0, 0], slots=1, waiting_start=[1], priority=[1, 1, 1], priority_first=False
     )
     assert series(fifo, "mean_wait_steps") == [0, 1, 1]
+    # one shared list: the classes are not told apart
+    assert series(fifo, "within_target_priority") == [0, 0, 0]
 
 
 def test_drop_out_while_waiting_is_geometric() -> None:

@@ -57,6 +57,7 @@ CHANNELS = (
     "wait_sum_steps",
     "within_target",
     "p90_wait_steps",
+    "within_target_priority",
 )
 
 
@@ -143,6 +144,8 @@ class FlowOutputs:
     """Per chain, service and reporting period (C, S, P), float32.
 
     ``mean_wait_steps`` and ``p90_wait_steps`` are NaN in a step with no starts.
+    ``within_target_priority`` counts the priority class's starts within the target wait (zero
+    for a service without a separate priority list, where the classes share one list).
     """
 
     referrals: F32
@@ -154,6 +157,7 @@ class FlowOutputs:
     mean_wait_steps: F32
     within_target_share: F32
     p90_wait_steps: F32
+    within_target_priority: F32
 
 
 def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
@@ -192,6 +196,7 @@ def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
         mean_wait_steps=mean_wait,
         within_target_share=within,
         p90_wait_steps=p90,
+        within_target_priority=out[9],
     )
 
 
@@ -358,6 +363,7 @@ def _kernel(
                 started = 0.0
                 wait_sum = 0.0
                 within = 0.0
+                within_prio = 0.0
                 for p in range(2):
                     for k in range(top[p], -1, -1):
                         if free <= 0.0:
@@ -371,6 +377,8 @@ def _kernel(
                             wait_sum += k * take
                             if k <= target_steps[s]:
                                 within += take
+                                if p == 0:
+                                    within_prio += take
                 phase[0] += started
                 waiting_total = 0.0
                 for p in range(2):
@@ -388,6 +396,7 @@ def _kernel(
                 out[5, c, s, q] += done
                 out[6, c, s, q] += wait_sum
                 out[7, c, s, q] += within
+                out[9, c, s, q] += within_prio
                 if t == n_steps - 1 or period[t + 1] != q:
                     out[8, c, s, q] = _p90(taken, out[1, c, s, q])
                     taken[:] = 0.0

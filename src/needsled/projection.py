@@ -32,7 +32,15 @@ from needsled.forecast import DEFAULT_METHOD, forecast
 from needsled.model import Model
 from needsled.scenarios import Scenario, month_index
 
-__all__ = ["METRICS", "RunResult", "ScenarioResult", "run", "run_chunk"]
+__all__ = [
+    "METRICS",
+    "RunResult",
+    "ScenarioResult",
+    "crime_point_forecast",
+    "run",
+    "run_chunk",
+    "staffing_response",
+]
 
 F64 = NDArray[np.float64]
 F32 = NDArray[np.float32]
@@ -167,6 +175,73 @@ def run(
     )
 
 
+def crime_point_forecast(model: Model, seed: int = 20240401) -> F64:
+    """The point forecast of recorded crime (A, O, T) that the deterministic run uses."""
+    history = _history_before_start(model)
+    n_a, n_o = history.shape[:2]
+    fc = forecast(
+        history.reshape(n_a * n_o, -1),
+        model.settings.horizon_months,
+        1,
+        np.random.default_rng([seed, 1]),
+        method=model.settings.forecast_method or DEFAULT_METHOD,
+        groups=np.tile(np.arange(n_o), n_a),
+    )
+    return fc.mean.reshape(n_a, n_o, -1)
+
+
+def staffing_response(
+    model: Model, sc: Scenario, fte: F64, crime_mean: F64, seed: int = 20240401
+) -> dict[str, F64]:
+    """The deterministic run of one scenario under each of ``J`` staffing plans.
+
+    ``fte`` is (J, A, S); the plans replace today's staffing and the scenario's FTE levers
+    (demand, duration and cost levers still apply). Returns (J, A, S, T) arrays: ``starts``,
+    ``within`` (starts within the target wait), ``within_priority`` (those of priority
+    referrals; where a service keeps one first-come-first-served list the classes are not told
+    apart, so its share of ``within`` is the priority share of its referrals), ``open_cases``,
+    ``referrals``; and ``cost_per_fte`` (S, T) after the scenario's cost levers.
+    """
+    n_j = fte.shape[0]
+    point, psizes = point_parameters(model), lever_sizes(sc, 1, None)
+    arrivals = referrals(model, crime_mean[None], point, sc, psizes)
+    tiled = Draws(
+        pathway={k: np.repeat(v, n_j, axis=0) for k, v in point.pathway.items()},
+        need_mix=np.repeat(point.need_mix, n_j, axis=0),
+        duration_weeks=np.repeat(point.duration_weeks, n_j, axis=0),
+        drop_out_per_month=np.repeat(point.drop_out_per_month, n_j, axis=0),
+        cost_per_fte=np.repeat(point.cost_per_fte, n_j, axis=0),
+        reengage_share=np.repeat(point.reengage_share, n_j, axis=0),
+    )
+    sizes = LeverSizes(tuple(np.repeat(x, n_j) for x in psizes.sizes))
+    m = run_chunk(
+        model,
+        sc,
+        np.repeat(arrivals, n_j, axis=0),
+        tiled,
+        sizes,
+        seed,
+        stochastic=False,
+        fte_base=np.asarray(fte, dtype=np.float64),
+    )
+    starts = m["starts"].astype(np.float64)
+    within = starts * np.nan_to_num(m["within_target_share"].astype(np.float64))
+    prio = arrivals[0, ..., 0] / np.maximum(arrivals[0].sum(-1), 1e-12)  # (A, S, T)
+    shared = ~model.services.priority_first[None, None, :, None]
+    within_priority = np.where(
+        shared, within * prio[None], m["within_target_priority"].astype(np.float64)
+    )
+    cap = _capacity(model, sc, point, psizes)
+    return {
+        "starts": starts,
+        "within": within,
+        "within_priority": within_priority,
+        "open_cases": m["open_cases"].astype(np.float64),
+        "referrals": m["referrals"].astype(np.float64),
+        "cost_per_fte": cap.cost_per_fte[0],
+    }
+
+
 def _key(name: str) -> int:
     return zlib.crc32(name.encode())
 
@@ -228,12 +303,20 @@ class _Capacity:
     cost_per_fte: F64  # (R, S, T)
 
 
-def _capacity(model: Model, sc: Scenario, draws: Draws, sizes: LeverSizes) -> _Capacity:
+def _capacity(
+    model: Model, sc: Scenario, draws: Draws, sizes: LeverSizes, fte_base: F64 | None = None
+) -> _Capacity:
+    """Staff, places, support weeks and cost per FTE by month, after the scenario's levers.
+
+    ``fte_base`` (R, A, S), when given, is the staffing of each replicate (a plan being
+    appraised); it replaces today's staffing and the scenario's FTE levers.
+    """
     n_r = draws.n
     months = np.arange(model.first_month, model.first_month + model.settings.horizon_months)
     n_t = len(months)
     st = model.staffing
-    fte = np.broadcast_to(st.fte[None, :, :, None], (n_r, *st.fte.shape, n_t)).copy()
+    base = st.fte[None] if fte_base is None else fte_base
+    fte = np.broadcast_to(base[..., None], (n_r, *st.fte.shape, n_t)).copy()
     dur = np.broadcast_to(draws.duration_weeks[..., None], (n_r, len(model.services), n_t))
     cost = np.broadcast_to(draws.cost_per_fte[..., None], dur.shape)
     dur, cost = dur.copy(), cost.copy()
@@ -243,7 +326,7 @@ def _capacity(model: Model, sc: Scenario, draws: Draws, sizes: LeverSizes) -> _C
         s_on = np.array([lever.services is None or s in lever.services for s in svc], float)
         a_on = np.array([lever.areas is None or a in lever.areas for a in model.area_codes], float)
         size = sizes.sizes[i]
-        if lever.lever == "fte":
+        if lever.lever == "fte" and fte_base is None:
             reach = a_on[None, :, None, None] * s_on[None, None, :, None] * w
             rel = size if lever.change is not None else np.zeros(n_r)
             fte *= 1.0 + rel[:, None, None, None] * reach
@@ -278,14 +361,17 @@ def run_chunk(
     *,
     stochastic: bool,
     areas: Sequence[int] | None = None,
+    fte_base: F64 | None = None,
 ) -> dict[str, F32]:
     """Simulate one scenario for some areas (default all); metrics (R, A_chunk, S, T) float32.
 
     ``arrivals`` is (R, A, S, T, 2) from :func:`needsled.demand.referrals`. Only plain arrays
-    go in and out, so a chunk can run anywhere.
+    go in and out, so a chunk can run anywhere. With ``fte_base`` (R, A, S) each replicate
+    runs that staffing (see :func:`_capacity`), and the metrics also hold
+    ``within_target_priority``, the priority referrals' starts within the target wait.
     """
     ai = np.arange(arrivals.shape[1]) if areas is None else np.asarray(areas)
-    cap = _capacity(model, sc, draws, sizes)
+    cap = _capacity(model, sc, draws, sizes, fte_base)
     sv, st = model.services, model.staffing
     weekly = model.settings.step == "week"
     step_weeks = 1.0 if weekly else WEEKS_PER_MONTH
@@ -342,6 +428,8 @@ def run_chunk(
         "p90_wait_weeks": back(out.p90_wait_steps) * np.float32(step_weeks),
         "within_target_share": back(out.within_target_share),
     }
+    if fte_base is not None:
+        m["within_target_priority"] = back(out.within_target_priority)
     fte = cap.fte[:, ai]
     _derived(m, fte, cap.slots[:, ai], arrivals[:, ai].sum(-1) / WEEKS_PER_MONTH, cap, model)
     return m

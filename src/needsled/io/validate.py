@@ -316,6 +316,9 @@ KEYS: dict[str, list[str]] = {
     "need_mix": ["offence", "service"],
     "staffing": ["service", "area_code"],
     "directory": ["service", "provider"],
+    "options": ["option"],
+    "lots": ["service"],
+    "groups": ["dimension", "group"],
 }
 # ... and the columns that must hold a code from another table: (table, column, target, column).
 # Optional tables add their own entries; a check runs only when both tables are present.
@@ -329,6 +332,8 @@ REFS: list[tuple[str, str, str, str]] = [
     ("staffing", "service", "services", "service"),
     ("staffing", "area_code", "areas", "area_code"),
     ("directory", "service", "services", "service"),
+    ("options", "service", "services", "service"),
+    ("lots", "service", "services", "service"),
 ]
 
 
