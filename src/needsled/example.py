@@ -264,6 +264,54 @@ SCENARIOS = {
 }
 
 
+# Ways of buying extra capacity, for the optimiser (synthetic example figures: assumptions).
+OPTIONS: tuple[tuple[str, str, str, float, float, int], ...] = (
+    ("COUNSELLING_GROUP", "COUNSELLING", "Group counselling (8 people, all year)", 8, 12000, 2),
+    ("ESS_ONLINE", "ESS", "Online and phone emotional support", 20, 18000, 2),
+    (
+        "BY_AND_FOR_GRANT",
+        "BY_AND_FOR",
+        "By-and-for community grant (worker and volunteers)",
+        12,
+        15000,
+        1,
+    ),
+)
+# Services bought together in one contract (the sexual violence advocacy lot).
+LOTS = (
+    ("SV_ADVOCACY", "ISVA", "Sexual violence advocacy"),
+    ("SV_ADVOCACY", "CYP_ISVA", "Sexual violence advocacy"),
+)
+# Estimated victims by group, with synthetic service-user and consultation counts.
+SA_SOURCE = "sexual assault, CSEW YE Mar 2022: 798,000 women, 275,000 men [S4]"
+GROUPS: tuple[tuple[str, str, float, int, int, str], ...] = (
+    ("sex", "female", 0.744, 1840, 104, SA_SOURCE),
+    ("sex", "male", 0.256, 310, 14, SA_SOURCE),
+    (
+        "ethnicity",
+        "Asian",
+        0.207,
+        260,
+        9,
+        "London population, Census 2021 (assumption: victims "
+        "in proportion); users and sample synthetic",
+    ),
+    ("ethnicity", "Black", 0.135, 330, 16, "as above"),
+    ("ethnicity", "Mixed", 0.057, 140, 4, "as above"),
+    ("ethnicity", "White", 0.538, 1330, 84, "as above"),
+    ("ethnicity", "Other", 0.063, 90, 3, "as above"),
+    (
+        "disability",
+        "disabled",
+        0.42,
+        610,
+        31,
+        "disabled women 17.5% vs 6.7% [S55], with 22% of adults disabled (assumption)",
+    ),
+    ("disability", "not disabled", 0.58, 1540, 85, "as above"),
+)
+
+
 def _write(path: Path, header: list[str], rows: list[list[object]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -347,6 +395,25 @@ def write_example(folder: str | Path) -> Path:
         folder / "staffing.csv",
         ["service", "area_code", "fte", "waiting_start", "waiting_start_mean_weeks", "open_start"],
         _staffing(rng, adults, recent),
+    )
+    _write(
+        folder / "options.csv",
+        [
+            "option",
+            "service",
+            "option_name",
+            "places_per_unit",
+            "cost_per_unit",
+            "max_units",
+            "source",
+        ],
+        [[*o, "assumption (synthetic example)"] for o in OPTIONS],
+    )
+    _write(folder / "lots.csv", ["lot", "service", "lot_name"], [list(x) for x in LOTS])
+    _write(
+        folder / "groups.csv",
+        ["dimension", "group", "victim_share", "users", "sample", "source"],
+        [list(g) for g in GROUPS],
     )
     (folder / "scenarios.yaml").write_text(
         "# Scenarios for the built-in example (see docs/reference.md)\n"

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from needsled.equity import estimated_victims
 from needsled.model import Model
 from needsled.projection import crime_point_forecast, staffing_response
 from needsled.scenarios import Scenario
@@ -54,7 +55,6 @@ __all__ = [
     "Plan",
     "PlanProblem",
     "Settings",
-    "estimated_victims",
     "evaluate",
     "lots_of",
     "marginal_curve",
@@ -170,12 +170,6 @@ class Infeasible(Exception):  # noqa: N818 (reads as "optimise.Infeasible")
         super().__init__(message)
         self.constraint = constraint
         self.feasible = feasible
-
-
-def estimated_victims(model: Model) -> F64:
-    """Victims a year in each area, from prevalence and the adult population (A,)."""
-    prevalence = model.pathway.prevalence.value  # (A, O)
-    return np.asarray(prevalence.sum(axis=1) * model.adult_population, dtype=np.float64)
 
 
 def _codes(text: object) -> list[str]:
