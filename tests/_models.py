@@ -93,3 +93,66 @@ def tiny_model(
         yaml.safe_dump(scenarios or TINY_SCENARIOS), encoding="utf-8"
     )
     return folder
+
+
+def tiny_areas_model(
+    folder: Path,
+    ftes: list[float],
+    crimes_a_month: list[int] | None = None,
+    *,
+    second_service_fte: list[float] | None = None,
+    extra_tables: dict[str, tuple[list[str], list[list[object]]]] | None = None,
+) -> Path:
+    """:func:`tiny_model` with one area per entry of ``ftes`` (E09000001, E09000002, ...).
+
+    Each area's referrals are 12 a month for 100 crimes a month (see :func:`tiny_model`),
+    scaled with its crimes. With ``second_service_fte`` a second service T (the same rules,
+    the same need share, so the same demand) is added. Horizon 12 months, baseline only.
+    """
+    tiny_model(folder, {"horizon_months": 12, "forecast_method": "mean"})
+    n = len(ftes)
+    crimes = crimes_a_month or [100] * n
+    codes = [f"E0900000{i + 1}" for i in range(n)]
+    write_csv(
+        folder / "areas.csv",
+        ["area_code", "area_name", "adult_population"],
+        [[c, f"Area {i + 1}", 100000] for i, c in enumerate(codes)],
+    )
+    write_csv(
+        folder / "crime.csv",
+        ["area_code", "offence", "month", "count"],
+        [
+            [c, "R", f"{2023 + m // 12}-{m % 12 + 1:02d}", k]
+            for c, k in zip(codes, crimes, strict=True)
+            for m in range(24)
+        ],
+    )
+    staffing = [["S", c, f] for c, f in zip(codes, ftes, strict=True)]
+    if second_service_fte is not None:
+        staffing += [["T", c, f] for c, f in zip(codes, second_service_fte, strict=True)]
+        write_csv(
+            folder / "need_mix.csv",
+            ["offence", "service", "share"],
+            [["R", "S", 0.5], ["R", "T", 0.5]],
+        )
+        write_csv(
+            folder / "services.csv",
+            [
+                "service",
+                "service_name",
+                "caseload_per_fte",
+                "duration_weeks",
+                "duration_cv",
+                "drop_out_per_month",
+                "target_wait_weeks",
+                "cost_per_fte",
+            ],
+            [
+                ["S", "Support", 10, 52 / 12, 0, 0, 4, 40000],
+                ["T", "Therapy", 5, 52 / 12, 0, 0, 4, 30000],
+            ],
+        )
+    write_csv(folder / "staffing.csv", ["service", "area_code", "fte"], staffing)
+    for name, (header, rows) in (extra_tables or {}).items():
+        write_csv(folder / f"{name}.csv", header, rows)
+    return folder

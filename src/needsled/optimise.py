@@ -30,7 +30,8 @@ today's (growth and shrinkage in one contract year); the equity floor: every are
 (support starts per 1,000 estimated victims a year) at least ``floor`` times the best area's,
 written ``R_max >= reach_a`` and ``reach_a >= floor x R_max`` for every area, which is linear;
 contract lots (the optional ``lots`` table): in each area the services of a lot grow or shrink
-by one common share ``g``, ``|n_s - 10 x today_s x g| <= 1/2`` in 0.1-FTE steps ``n_s``.
+by one common change in whole percent (each service then rounded to 0.1 FTE), chosen by a
+binary per change, which fixes every member's FTE.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from needsled.equity import estimated_victims
+from needsled.equity import estimated_victims, lottery
 from needsled.model import Model
 from needsled.projection import crime_point_forecast, staffing_response
 from needsled.scenarios import Scenario
@@ -418,11 +419,19 @@ def _programme(pb: PlanProblem, budget: float, floor: float) -> _Programme:
                 link_val.append(float(wdt))
             b.col(float(value[0]), 1.0, 1.0)  # a constant: V(P_0), the curve at the lowest bound
             b.row(link_idx, link_val, 0.0, 0.0)  # places from the curve = places bought
-            # segments fill in order
+            # Segments fill in order. Where the curve bends down (a concave kink) the
+            # objective already fills the steeper segment first, so d_{k+1} <= d_k suffices;
+            # where it bends up (convex), or when the equity floor could reward starts that
+            # come from filling out of order, a binary enforces it.
+            slopes = np.diff(value) / np.maximum(widths, 1e-12)
             for k in range(len(d_cols) - 1):
-                bk = b.col(0.0, 0.0, 1.0, integer=True)
-                b.row([d_cols[k + 1], bk], [1.0, -1.0], -INF, 0.0)
-                b.row([bk, d_cols[k]], [1.0, -1.0], -INF, 0.0)
+                convex = slopes[k + 1] > slopes[k] + 1e-9 * max(1.0, abs(slopes[k]))
+                if convex or floor > 0:
+                    bk = b.col(0.0, 0.0, 1.0, integer=True)
+                    b.row([d_cols[k + 1], bk], [1.0, -1.0], -INF, 0.0)
+                    b.row([bk, d_cols[k]], [1.0, -1.0], -INF, 0.0)
+                else:
+                    b.row([d_cols[k + 1], d_cols[k]], [1.0, -1.0], -INF, 0.0)
             idx_a += d_cols
             val_a += list(np.diff(starts))
             const_a += float(starts[0])
@@ -446,24 +455,25 @@ def _programme(pb: PlanProblem, budget: float, floor: float) -> _Programme:
             reach_rows.append(b.row([*idx_a, r_max], [*vals, -1.0], -INF, -k_a * const_a))
             # reach_a - floor R_max >= 0
             floor_rows.append(b.row([*idx_a, r_max], [*vals, -floor], -k_a * const_a, INF))
+    # Lots: in each area one common change g (whole percent) for every service of the lot,
+    # each rounded to 0.1 FTE; a binary picks g, and fixes every member's FTE steps.
     lot_rows: list[int] = []
     for lot in pb.lots:
         for a in range(n_a):
             members = [s for s in lot if served[a, s] and pb.today_fte[a, s] > 0]
             if len(members) < 2:
                 continue
-            g = b.col(0.0, 0.0, INF)
+            shares = np.arange(-100, 101) / 100.0
+            steps = {s: np.round(pb.today_fte[a, s] * (1 + shares) / STEP_FTE) for s in members}
+            ok = np.ones(len(shares), bool)
             for s in members:
-                target = pb.today_fte[a, s] / STEP_FTE  # steps per unit of g
-                # n_steps = lo + n; |lo + n - target g| <= 1/2
-                lot_rows.append(
-                    b.row(
-                        [n[(a, s)], g],
-                        [1.0, -target],
-                        -0.5 - float(pb.lo[a, s]),
-                        0.5 - float(pb.lo[a, s]),
-                    )
-                )
+                ok &= (steps[s] >= pb.lo[a, s]) & (steps[s] <= pb.hi[a, s])
+            choices = np.flatnonzero(ok)
+            ys = [b.col(0.0, 0.0, 1.0, integer=True) for _ in choices]
+            lot_rows.append(b.row(ys, [1.0] * len(ys), 1.0, 1.0))
+            for s in members:
+                vals = [float(steps[s][j] - pb.lo[a, s]) for j in choices]
+                lot_rows.append(b.row([n[(a, s)], *ys], [1.0, *(-v for v in vals)], 0.0, 0.0))
     return _Programme(b, n, u, budget_row, reach_rows, floor_rows, list(n.values()), lot_rows)
 
 
@@ -707,20 +717,11 @@ def marginal_curve(
 
     Each budget's optimum is at least the previous one's (a larger budget only adds plans).
     """
-    rows = []
+    rows: list[dict[str, object]] = []
+    best: Plan | None = None
     for i, budget in enumerate(sorted(budgets)):
         try:
             plan = solve(pb, budget)
-            rows.append(
-                {
-                    "budget": budget,
-                    "cost": plan.cost,
-                    "supported_within_target": float(plan.within.sum()),
-                    "weighted_value": plan.objective,
-                    "engine_weighted_value": plan.value,
-                    "note": "",
-                }
-            )
         except Infeasible as exc:
             rows.append(
                 {
@@ -730,6 +731,23 @@ def marginal_curve(
                     "weighted_value": math.nan,
                     "engine_weighted_value": math.nan,
                     "note": str(exc),
+                }
+            )
+        else:
+            note = ""
+            # A smaller budget's plan is feasible here too: within the solver's proven gap a
+            # new solve could come out a hair lower, and then the better plan is kept.
+            if best is not None and best.objective > plan.objective:
+                plan, note = replace(best, budget=budget), "the plan for a smaller budget"
+            best = plan
+            rows.append(
+                {
+                    "budget": budget,
+                    "cost": plan.cost,
+                    "supported_within_target": float(plan.within.sum()),
+                    "weighted_value": plan.objective,
+                    "engine_weighted_value": plan.value,
+                    "note": note,
                 }
             )
         if progress:
@@ -746,3 +764,298 @@ def with_settings(pb: PlanProblem, **changes: float | int | bool) -> PlanProblem
     ):
         return prepare(pb.model, st, pb.scenario.name, crime_mean=pb.crime_mean)
     return replace(pb, settings=st, lots=lots_of(pb.model) if st.use_lots else ())
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What one constraint costs: victims supported within target over the contract."""
+
+    constraint: str
+    cost_victims: float  # more victims supported within target without it (>= 0)
+    statement: str
+
+
+def binding(plan: Plan, step: float = 100_000.0) -> list[Binding]:
+    """Which constraints bind, in plain words, by re-solving without each one.
+
+    The budget's line is the marginal value of ``step`` more a year; the others are what the
+    plan would gain if the constraint were lifted (the equity floor; growth and shrinkage
+    bounds, widened to -100%/+100%; contract lots).
+    """
+    pb = plan.problem
+    base = float(plan.within.sum())
+    out: list[Binding] = []
+
+    def gain(other: Plan) -> float:
+        return max(0.0, float(other.within.sum()) - base)
+
+    more = gain(solve(pb, plan.budget + step))
+    out.append(
+        Binding(
+            "budget",
+            more,
+            f"An extra {_money(step)} a year would support about {more:,.0f} more victims "
+            f"within the target wait over the {pb.months // 12}-year contract."
+            if more >= 0.5
+            else f"An extra {_money(step)} a year would not support more victims within the "
+            "target wait: the budget does not bind.",
+        )
+    )
+    st = pb.settings
+    if st.equity_floor > 0:
+        g = gain(solve(with_settings(pb, equity_floor=0.0), plan.budget))
+        out.append(
+            Binding(
+                "equity floor",
+                g,
+                f"The equity floor ({st.equity_floor:.0%} of the best area's reach) costs "
+                f"{g:,.0f} victims supported within the target wait."
+                if g >= 0.5
+                else "The equity floor costs nothing: the best plan meets it anyway.",
+            )
+        )
+    wide = with_settings(pb, max_growth=max(1.0, st.max_growth), max_shrink=1.0)
+    try:
+        g = gain(solve(wide, plan.budget))
+    except Infeasible:
+        g = 0.0
+    out.append(
+        Binding(
+            "growth and shrinkage bounds",
+            g,
+            f"The limits on change in one year (services grow at most {st.max_growth:.0%} and "
+            f"shrink at most {st.max_shrink:.0%}) cost {g:,.0f} victims supported within the "
+            "target wait."
+            if g >= 0.5
+            else "The limits on growth and shrinkage cost nothing at this budget.",
+        )
+    )
+    if pb.lots:
+        try:
+            g = gain(solve(with_settings(pb, use_lots=False), plan.budget))
+        except Infeasible:
+            g = 0.0
+        out.append(
+            Binding(
+                "contract lots",
+                g,
+                f"Buying the lots' services together costs {g:,.0f} victims supported within "
+                "the target wait."
+                if g >= 0.5
+                else "Buying the lots' services together costs nothing at this budget.",
+            )
+        )
+    return out
+
+
+def without_fte_levers(sc: Scenario) -> Scenario:
+    """The scenario with its staffing levers removed (a plan sets the staffing)."""
+    return sc.model_copy(update={"levers": [lv for lv in sc.levers if lv.lever != "fte"]})
+
+
+def plan_model(plan: Plan, fte: F64 | None = None) -> Model:
+    """The model with the plan's staffing (options as the FTE giving the same places) and the
+    plan's scenario alone, without its staffing levers: ready for the Monte Carlo engine."""
+    pb = plan.problem
+    fte = plan.fte if fte is None else fte
+    places = fte * pb.places_per_fte[None]
+    if fte is plan.fte:
+        code_of = {o.code: o for o in pb.options}
+        for (code, a), k in plan.units.items():
+            places[a, code_of[code].service] += code_of[code].places * k
+    eq = places / np.where(pb.places_per_fte > 0, pb.places_per_fte, 1.0)[None]
+    model = pb.model
+    return replace(
+        model,
+        staffing=replace(model.staffing, fte=eq),
+        scenarios=(without_fte_levers(pb.scenario),),
+    )
+
+
+def _chance_met(model: Model, metrics: dict[str, NDArray[np.float32]], months: int) -> F64:
+    """Per replicate, area and service (R, A, S): is the target met in the contract's last
+    year? A queue: the starts-weighted mean wait is within the target wait. A stretch
+    service: the open caseload is within the safe caseload on average."""
+    sv = model.services
+    n_a = len(model.area_codes)
+    last = slice(max(0, months - 12), months)
+    starts = metrics["starts"][:, :n_a, :, last].astype(np.float64)
+    wait = np.nan_to_num(metrics["mean_wait_weeks"][:, :n_a, :, last].astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_wait = (wait * starts).sum(-1) / starts.sum(-1)
+    queue_ok = np.where(starts.sum(-1) > 0, mean_wait <= sv.target_wait_weeks[None, None], True)
+    util = metrics["utilisation"][:, :n_a, :, last].astype(np.float64)
+    stretch_ok = np.nanmean(util, axis=-1) <= 1.0
+    ok = np.where(sv.stretch[None, None], stretch_ok, queue_ok)
+    return ok.astype(np.float64)
+
+
+def robustness(plan: Plan, replicates: int = 200, seed: int = 20240401) -> pd.DataFrame:
+    """The plan and today's staffing re-run through the Monte Carlo engine (same seed, so the
+    comparison shares its random numbers): per service and area, the chance the target is met
+    in the contract's last year, and victims supported within target over the contract
+    (mean and 80% interval). The last rows (area ``ALL``) are the totals."""
+    from needsled.projection import run
+
+    pb = plan.problem
+    model = pb.model
+    rows = []
+    chances = {}
+    totals = {}
+    for label, fte in (("today", pb.today_fte), ("plan", plan.fte)):
+        m = plan_model(plan, None if label == "plan" else fte)
+        res = run(m, replicates=replicates, seed=seed)
+        met = res.scenarios[0].metrics
+        chances[label] = _chance_met(m, met, pb.months).mean(axis=0)  # (A, S)
+        n_a = len(model.area_codes)
+        within = met["starts"][:, :n_a, :, : pb.months].astype(np.float64) * np.nan_to_num(
+            met["within_target_share"][:, :n_a, :, : pb.months].astype(np.float64)
+        )
+        totals[label] = within.sum(-1)  # (R, A, S)
+    for a, s in zip(*np.nonzero(pb.served), strict=True):
+        t, p = totals["today"][:, a, s], totals["plan"][:, a, s]
+        rows.append(
+            {
+                "area": model.area_codes[a],
+                "area_name": model.area_names[a],
+                "service": model.services.codes[s],
+                "chance_target_met_today": round(float(chances["today"][a, s]), 3),
+                "chance_target_met_plan": round(float(chances["plan"][a, s]), 3),
+                "within_target_today": round(float(t.mean()), 1),
+                "within_target_plan": round(float(p.mean()), 1),
+                "within_target_plan_p10": round(float(np.percentile(p, 10)), 1),
+                "within_target_plan_p90": round(float(np.percentile(p, 90)), 1),
+            }
+        )
+    for s, code in enumerate(model.services.codes):
+        if not pb.served[:, s].any():
+            continue
+        t, p = totals["today"][:, :, s].sum(1), totals["plan"][:, :, s].sum(1)
+        rows.append(
+            {
+                "area": "ALL",
+                "area_name": "All areas",
+                "service": code,
+                "chance_target_met_today": np.nan,
+                "chance_target_met_plan": np.nan,
+                "within_target_today": round(float(t.mean()), 1),
+                "within_target_plan": round(float(p.mean()), 1),
+                "within_target_plan_p10": round(float(np.percentile(p, 10)), 1),
+                "within_target_plan_p90": round(float(np.percentile(p, 90)), 1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def headline(plan: Plan, today: dict[str, F64]) -> list[str]:
+    """The plan in plain words, for the top of every output."""
+    pb = plan.problem
+    years = pb.months / 12
+    t_within, p_within = float(today["within"].sum()), float(plan.within.sum())
+    change = (p_within - t_within) / t_within if t_within > 0 else math.nan
+    lines = [
+        f"Within {_money(plan.budget)} a year, the best plan supports {p_within:,.0f} victims "
+        f"within the target wait over {years:g} years, against {t_within:,.0f} with today's "
+        f"staffing ({change:+.0%}); it costs {_money(plan.cost)} a year "
+        f"(today: {_money(pb.today_cost())}).",
+        f"Scenario: {pb.scenario.name}. Priority victims count {pb.settings.priority_weight:g} "
+        "times. "
+        + (
+            "The plan is proven optimal"
+            if plan.gap < 1e-9
+            else f"No plan can do better by more than {plan.gap:.2%} (the solver's proof)"
+        )
+        + (" (the solver stopped at its time limit)." if plan.status == "time limit" else "."),
+    ]
+    eq_t = _lottery_of(pb, today["reach"])
+    eq_p = _lottery_of(pb, plan.reach)
+    lines.append(
+        f"Postcode lottery: the best area reaches {eq_p['ratio']:.2f} times as many victims "
+        f"per 1,000 as the worst under the plan (today {eq_t['ratio']:.2f}); Gini "
+        f"{eq_p['gini']:.3f} (today {eq_t['gini']:.3f})."
+    )
+    return lines
+
+
+def _lottery_of(pb: PlanProblem, reach: F64) -> dict[str, float]:
+    return lottery(reach, pb.victims)
+
+
+def plan_tables(plan: Plan, today: dict[str, F64]) -> dict[str, pd.DataFrame]:
+    """The plan against today's allocation: by service and area, by service, the options
+    bought, and reach by area before and after. Projections are rounded, not suppressed."""
+    pb = plan.problem
+    model = pb.model
+    sv = model.services
+    rows = []
+    opts_by_pair: dict[tuple[int, int], list[str]] = {}
+    code_of = {o.code: o for o in pb.options}
+    for (code, a), k in sorted(plan.units.items()):
+        o = code_of[code]
+        opts_by_pair.setdefault((a, o.service), []).append(f"{k} x {o.name}")
+    for a, s in zip(*np.nonzero(pb.served), strict=True):
+        option_cost = sum(
+            code_of[c].cost * k
+            for (c, aa), k in plan.units.items()
+            if aa == a and code_of[c].service == s
+        )
+        rows.append(
+            {
+                "area": model.area_codes[a],
+                "area_name": model.area_names[a],
+                "service": sv.codes[s],
+                "service_name": sv.names[s],
+                "fte_today": round(float(pb.today_fte[a, s]), 2),
+                "fte_plan": round(float(plan.fte[a, s]), 2),
+                "fte_change": round(float(plan.fte[a, s] - pb.today_fte[a, s]), 2),
+                "options": "; ".join(opts_by_pair.get((a, s), [])),
+                "cost_today": round(float(pb.today_fte[a, s] * pb.cost_per_fte[s]), -2),
+                "cost_plan": round(float(plan.fte[a, s] * pb.cost_per_fte[s] + option_cost), -2),
+                "within_target_today": round(float(today["within"][a, s]), 1),
+                "within_target_plan": round(float(plan.within[a, s]), 1),
+                "starts_today": round(float(today["starts"][a, s]), 1),
+                "starts_plan": round(float(plan.starts[a, s]), 1),
+            }
+        )
+    by_area = pd.DataFrame(rows)
+    num = [c for c in by_area.columns if c.startswith(("fte_", "cost_", "within_", "starts_"))]
+    by_service = by_area.groupby(["service", "service_name"], sort=False)[num].sum().round(2)
+    by_service = by_service.reset_index()
+    options = pd.DataFrame(
+        [
+            {
+                "option": c,
+                "option_name": code_of[c].name,
+                "service": sv.codes[code_of[c].service],
+                "area": model.area_codes[a],
+                "area_name": model.area_names[a],
+                "units": k,
+                "cost": round(code_of[c].cost * k, -2),
+            }
+            for (c, a), k in sorted(plan.units.items())
+        ],
+        columns=["option", "option_name", "service", "area", "area_name", "units", "cost"],
+    )
+    reach = pd.DataFrame(
+        {
+            "area": model.area_codes,
+            "area_name": model.area_names,
+            "estimated_victims_a_year": np.round(pb.victims),
+            "reach_per_1000_today": np.round(today["reach"], 1),
+            "reach_per_1000_plan": np.round(plan.reach, 1),
+        }
+    )
+    eq_t, eq_p = _lottery_of(pb, today["reach"]), _lottery_of(pb, plan.reach)
+    lottery_table = pd.DataFrame(
+        [
+            {"measure": k, "today": round(eq_t[k], 3), "plan": round(eq_p[k], 3)}
+            for k in ("best", "worst", "ratio", "gini")
+        ]
+    )
+    return {
+        "plan": by_area,
+        "plan_by_service": by_service,
+        "options_bought": options,
+        "reach": reach,
+        "lottery": lottery_table,
+    }
