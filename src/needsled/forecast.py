@@ -66,6 +66,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -392,6 +393,19 @@ def forecast(
     if not isinstance(rng, np.random.Generator):
         raise ForecastInputError("rng must be a numpy.random.Generator (np.random.default_rng)")
     horizon, n_paths = int(horizon), int(n_paths)
+    # statsmodels' small fits run about 4x faster on one BLAS thread than on several
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _forecast(y, horizon, n_paths, rng, method, groups)
+
+
+def _forecast(
+    y: F64,
+    horizon: int,
+    n_paths: int,
+    rng: np.random.Generator,
+    method: str,
+    groups: Sequence[Hashable] | NDArray[Any] | None,
+) -> Forecast:
     notes: list[str] = []
     if method == "seasonal_naive":
         mean, lo, hi, paths = _seasonal_naive(y, horizon, n_paths, rng)
