@@ -19,7 +19,7 @@ from needsled.errors import InputError, column_letter
 from needsled.example import write_example
 from needsled.io.load import load_model
 from needsled.io.template import INSTRUCTIONS, write_template
-from needsled.schema import ALL_TABLES, TABLES, Column, tables
+from needsled.schema import ALL_TABLES, OPTIONAL_TABLES, TABLES, Column, tables
 
 EXCEL_LAST_ROW = 1_048_576
 
@@ -156,7 +156,13 @@ def test_columns_reference_sheet(book: openpyxl.Workbook) -> None:
         "meaning",
     )
     expected = [
-        (c.table, c.name, "yes" if c.required else "no", c.rule(), c.description)
+        (
+            c.table + (" (optional)" if c.table in OPTIONAL_TABLES else ""),
+            c.name,
+            "yes" if c.required else "no",
+            c.rule(),
+            c.description,
+        )
         for t in tables().values()
         for c in t.columns
     ]

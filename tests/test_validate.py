@@ -24,13 +24,14 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from needsled.cli import app
+from needsled.directory import example_directory_rows
 from needsled.errors import InputError, Problem
 from needsled.example import write_example
 from needsled.io.load import load_model
 from needsled.io.read import RawTable
 from needsled.io.validate import MIN_HISTORY_MONTHS, parse_table
 from needsled.model import Model
-from needsled.schema import TABLES
+from needsled.schema import ALL_TABLES, TABLES
 
 KEEP_AREAS = ("E09000002", "E09000003", "E09000004")  # the small model's boroughs
 HISTORY = ("2019-04", "2025-03")  # the example's first and last month of crime history
@@ -193,6 +194,9 @@ def small_dir(tmp_path_factory: pytest.TempPathFactory, example_dir: Path) -> Pa
             return [rows[0], *(r for r in rows[1:] if r[i] in KEEP_AREAS)]
 
         edit(folder, table, keep)
+    # the directory lists areas by code: rebuild it for the boroughs kept
+    header, rows = example_directory_rows(list(KEEP_AREAS))
+    write_rows(folder, "directory", [header, *[[str(c) for c in r] for r in rows]])
     return folder
 
 
@@ -254,7 +258,7 @@ def test_example_loads(example_dir: Path) -> None:
     assert m.crime_history.shape == (32, 3, 72)
     assert np.all(m.crime_history >= 0)
     assert m.crime_history.sum() > 0
-    assert set(m.provenance) == {str(example_dir / f"{t}.csv") for t in TABLES} | {
+    assert set(m.provenance) == {str(example_dir / f"{t}.csv") for t in ALL_TABLES} | {
         str(example_dir / "scenarios.yaml")
     }
 
@@ -763,6 +767,8 @@ def test_unknown_code(
         row = append_row(model, table, {"offence": "RAPE", column: bad})
     else:
         set_cell(model, table, row, column, bad)
+    if table == "staffing":  # the directory would then list an area the service left
+        (model / "directory.csv").unlink()
     p = only_problem(model)
     assert_problem(
         p,

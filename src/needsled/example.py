@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from needsled.directory import example_directory_rows
 from needsled.scenarios import month_label
 
 __all__ = ["BOROUGHS", "write_example"]
@@ -396,6 +397,7 @@ def write_example(folder: str | Path) -> Path:
         ["service", "area_code", "fte", "waiting_start", "waiting_start_mean_weeks", "open_start"],
         _staffing(rng, adults, recent),
     )
+    _write(folder / "directory.csv", *example_directory_rows([c for c, _, _ in BOROUGHS]))
     _write(
         folder / "options.csv",
         [

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from needsled.directory import check_directory
 from needsled.errors import Problem, column_letter
 from needsled.io.read import RawTable
 from needsled.schema import TABLES, Column, Table, tables
@@ -171,7 +172,8 @@ def _header_problems(table: Table, raw: RawTable, where: _Where) -> list[Problem
             fix="remove this column and give counts per area, offence and month instead",
         )
         for h in raw.header
-        if _personal(h)
+        if _personal(h) and h not in table.names  # a declared column (an organisation's
+        # public phone or email in the directory) is not about a person
     )
     seen: set[str] = set()
     for h in raw.header:
@@ -189,7 +191,7 @@ def _header_problems(table: Table, raw: RawTable, where: _Where) -> list[Problem
         if (
             h
             and h not in known
-            and not _personal(h)
+            and not (_personal(h) and h not in table.names)
             and not h.lower().startswith(("note", "comment"))
         ):
             close = difflib.get_close_matches(h, known, n=1)
@@ -352,7 +354,57 @@ def cross_check(frames: dict[str, pd.DataFrame], raws: dict[str, RawTable]) -> l
     problems += _service_rules(frames["services"], wh["services"])
     problems += _pathway_rows(frames, wh["pathway"])
     problems += _history(frames, wh["crime"])
+    if "directory" in frames:
+        problems += check_directory(frames, raws)
+    if "options" in frames:
+        problems += _option_areas(frames, wh["options"])
+    if "groups" in frames:
+        problems += _group_shares(frames["groups"], wh["groups"])
     return problems
+
+
+def _option_areas(frames: dict[str, pd.DataFrame], where: _Where) -> list[Problem]:
+    """An option's areas must be areas where its service has a staffing row."""
+    served: dict[str, set[str]] = {}
+    for rec in frames["staffing"].to_dict("records"):
+        served.setdefault(str(rec["service"]), set()).add(str(rec["area_code"]))
+    out: list[Problem] = []
+    for rec in frames["options"].to_dict("records"):
+        text = rec.get("areas")
+        if text is None or text != text:
+            continue
+        for code in str(text).replace(",", " ").split():
+            if code not in served.get(str(rec["service"]), set()):
+                out.append(
+                    where.problem(
+                        f"names area {code}, where service {rec['service']} has no staffing row",
+                        row=int(rec["_row"]),
+                        column="areas",
+                        value=str(text),
+                        fix="list only areas the service serves (see the staffing table), "
+                        "separated by spaces, or leave it blank for all of them",
+                    )
+                )
+    return out
+
+
+def _group_shares(frame: pd.DataFrame, where: _Where) -> list[Problem]:
+    """Each dimension's victim shares add up to 1 (within 0.01)."""
+    out: list[Problem] = []
+    for dim, part in frame.groupby("dimension", sort=False):
+        total = float(part["victim_share"].sum())
+        if abs(total - 1.0) > 0.01:
+            out.append(
+                where.problem(
+                    f"has victim_share adding up to {total:.3g} for dimension {dim}, not 1",
+                    row=int(part["_row"].iloc[0]),
+                    column="victim_share",
+                    value=f"{total:.3g}",
+                    fix=f"give every group of {dim} (including 'not known' if used) so that "
+                    "their shares add up to 1",
+                )
+            )
+    return out
 
 
 def _duplicates(frame: pd.DataFrame, cols: list[str], where: _Where) -> list[Problem]:
