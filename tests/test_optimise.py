@@ -10,6 +10,7 @@ of the new referrals start at once: over a year P = 8, 9, 10, 11, 12 give 8+4 = 
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +209,9 @@ def test_never_worse_than_today_and_the_curve_never_falls(tmp_path: Path) -> Non
     feasible = ~np.isnan(values)
     assert feasible[-4:].all()
     assert (np.diff(values[feasible]) >= -1e-9).all()
+    with ThreadPoolExecutor(2) as pool:  # the same curve, solved on two threads
+        threaded = op.marginal_curve(pb, budgets.tolist(), executor=pool)
+    np.testing.assert_allclose(threaded["weighted_value"], values, rtol=op.MIP_GAP)
     assert curve.loc[~feasible, "note"].str.contains("the most it may shrink in a year").all()
 
 

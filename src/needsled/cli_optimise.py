@@ -3,10 +3,12 @@ within the budget; with what binds, what more money buys, and how robust the pla
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -186,7 +188,10 @@ def optimise(
         today_cost = pb.today_cost()
         budgets = np.linspace(0.8 * today_cost, today_cost + 2e6, curve_steps)
         console.print(f"Marginal-money curve at {curve_steps} budgets...", highlight=False)
-        tables["marginal_curve"] = op.marginal_curve(pb, budgets.round(-3).tolist())
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            tables["marginal_curve"] = op.marginal_curve(
+                pb, budgets.round(-3).tolist(), executor=pool
+            )
     if replicates > 0:
         console.print(f"Robustness: {replicates} Monte Carlo replicates...", highlight=False)
         tables["robustness"] = op.robustness(plan, replicates, seed)

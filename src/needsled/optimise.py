@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
 import highspy
@@ -711,18 +712,31 @@ def _diagnose(pb: PlanProblem, budget: float, floor: float) -> Infeasible:
 
 
 def marginal_curve(
-    pb: PlanProblem, budgets: Sequence[float], progress: Callable[[int], None] | None = None
+    pb: PlanProblem,
+    budgets: Sequence[float],
+    progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """The best plan's value at each budget, in rising order; infeasible budgets say why.
 
-    Each budget's optimum is at least the previous one's (a larger budget only adds plans).
+    Budgets are solved independently (through ``executor`` when given: HiGHS releases the
+    GIL, so a thread pool uses every core). Each budget's value is at least the previous
+    one's: a smaller budget's plan is feasible at a larger one, so if a solve within its
+    proven gap comes out a hair lower, that plan is kept.
     """
+    order = sorted(budgets)
+
+    def one(budget: float) -> Plan | Infeasible:
+        try:
+            return solve(pb, budget)
+        except Infeasible as exc:
+            return exc
+
+    results = list(executor.map(one, order)) if executor else [one(b) for b in order]
     rows: list[dict[str, object]] = []
     best: Plan | None = None
-    for i, budget in enumerate(sorted(budgets)):
-        try:
-            plan = solve(pb, budget)
-        except Infeasible as exc:
+    for i, (budget, res) in enumerate(zip(order, results, strict=True)):
+        if isinstance(res, Infeasible):
             rows.append(
                 {
                     "budget": budget,
@@ -730,13 +744,11 @@ def marginal_curve(
                     "supported_within_target": math.nan,
                     "weighted_value": math.nan,
                     "engine_weighted_value": math.nan,
-                    "note": str(exc),
+                    "note": str(res),
                 }
             )
         else:
-            note = ""
-            # A smaller budget's plan is feasible here too: within the solver's proven gap a
-            # new solve could come out a hair lower, and then the better plan is kept.
+            plan, note = res, ""
             if best is not None and best.objective > plan.objective:
                 plan, note = replace(best, budget=budget), "the plan for a smaller budget"
             best = plan
