@@ -18,7 +18,7 @@ time is the best of ``--repeats`` calls of ``simulate`` after a warm-up call tha
 - peak RSS of the process (``ru_maxrss``) and its growth over the inputs already built,
 - the NumPy-side peak inside ``simulate`` (tracemalloc sees NumPy's allocations but not the
   kernel's own output array, which Numba allocates), and
-- the size of that output array, 9 channels x C x S x T float32.
+- the size of that output array, one channel per output (flow.CHANNELS) x C x S x T float32.
 
 Targets: 1,000 replicates in at most 2 s and 2 GB; 200 replicates in at most 0.3 s.
 """
