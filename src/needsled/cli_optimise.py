@@ -133,6 +133,10 @@ def optimise(
     from needsled.io.optimise_out import write_plan
 
     t0 = time.perf_counter()
+
+    def step(text: str) -> None:
+        console.print(f"[{time.perf_counter() - t0:5.1f} s] {text}", highlight=False, markup=False)
+
     try:
         model = load_model(model_path)
     except InputError as exc:
@@ -156,13 +160,13 @@ def optimise(
             years=years,
             use_lots=not no_lots,
         )
-        console.print("Building response curves from the flow engine...", highlight=False)
+        step("Building response curves from the flow engine...")
         pb = op.prepare(model, settings, scenario, seed=seed)
         amount = parse_budget(budget, pb.today_cost())
         if amount <= 0:
             raise UserError(f"--budget {budget!r} is not above £0", "give a positive budget")
         pb = op.with_settings(pb, budget=amount)
-        console.print("Solving...", highlight=False)
+        step("Solving...")
         try:
             plan = op.solve(pb)
         except op.Infeasible as exc:
@@ -172,7 +176,7 @@ def optimise(
         raise fail(err) from None
     today = op.evaluate(pb, pb.today_fte)
     tables = op.plan_tables(plan, today)
-    console.print("Checking which constraints bind...", highlight=False)
+    step("Checking which constraints bind...")
     bind = op.binding(plan)
     tables["binding"] = pd.DataFrame(
         [
@@ -187,13 +191,13 @@ def optimise(
     if curve_steps > 0:
         today_cost = pb.today_cost()
         budgets = np.linspace(0.8 * today_cost, today_cost + 2e6, curve_steps)
-        console.print(f"Marginal-money curve at {curve_steps} budgets...", highlight=False)
+        step(f"Marginal-money curve at {curve_steps} budgets...")
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             tables["marginal_curve"] = op.marginal_curve(
                 pb, budgets.round(-3).tolist(), executor=pool
             )
     if replicates > 0:
-        console.print(f"Robustness: {replicates} Monte Carlo replicates...", highlight=False)
+        step(f"Robustness: {replicates} Monte Carlo replicates...")
         tables["robustness"] = op.robustness(plan, replicates, seed)
     lines = op.headline(plan, today)
     command = "needsled " + shlex.join(sys.argv[1:])

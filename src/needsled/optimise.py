@@ -69,6 +69,7 @@ F64 = NDArray[np.float64]
 STEP_FTE = 0.1
 INF = highspy.kHighsInf
 MIP_GAP = 1e-3
+BOUNDS_STEP = 0.1  # how far binding() loosens the growth and shrinkage bounds
 TIME_LIMIT_S = 300.0
 
 
@@ -374,7 +375,6 @@ class _Programme:
     budget_row: int
     reach_rows: list[int]
     floor_rows: list[int]
-    bound_cols: list[int]  # n columns, whose upper bound is hi - lo
     lot_rows: list[int]
 
 
@@ -459,23 +459,34 @@ def _programme(pb: PlanProblem, budget: float, floor: float) -> _Programme:
     # Lots: in each area one common change g (whole percent) for every service of the lot,
     # each rounded to 0.1 FTE; a binary picks g, and fixes every member's FTE steps.
     lot_rows: list[int] = []
+    for a, members, choices in _lot_groups(pb):
+        ys = [b.col(0.0, 0.0, 1.0, integer=True) for _ in choices]
+        lot_rows.append(b.row(ys, [1.0] * len(ys), 1.0, 1.0))
+        for i, s in enumerate(members):
+            vals = [float(c[i] - pb.lo[a, s]) for c in choices]
+            lot_rows.append(b.row([n[(a, s)], *ys], [1.0, *(-v for v in vals)], 0.0, 0.0))
+    return _Programme(b, n, u, budget_row, reach_rows, floor_rows, lot_rows)
+
+
+def _lot_groups(pb: PlanProblem) -> list[tuple[int, list[int], list[tuple[int, ...]]]]:
+    """Each lot in each area: its member services there and the distinct FTE steps (one per
+    member) that a common whole-percent change within every member's bounds gives."""
+    out = []
     for lot in pb.lots:
-        for a in range(n_a):
-            members = [s for s in lot if served[a, s] and pb.today_fte[a, s] > 0]
+        for a in range(pb.today_fte.shape[0]):
+            members = [s for s in lot if pb.served[a, s] and pb.today_fte[a, s] > 0]
             if len(members) < 2:
                 continue
             shares = np.arange(-100, 101) / 100.0
-            steps = {s: np.round(pb.today_fte[a, s] * (1 + shares) / STEP_FTE) for s in members}
+            steps = np.stack(
+                [np.round(pb.today_fte[a, s] * (1 + shares) / STEP_FTE) for s in members], 1
+            )
             ok = np.ones(len(shares), bool)
-            for s in members:
-                ok &= (steps[s] >= pb.lo[a, s]) & (steps[s] <= pb.hi[a, s])
-            choices = np.flatnonzero(ok)
-            ys = [b.col(0.0, 0.0, 1.0, integer=True) for _ in choices]
-            lot_rows.append(b.row(ys, [1.0] * len(ys), 1.0, 1.0))
-            for s in members:
-                vals = [float(steps[s][j] - pb.lo[a, s]) for j in choices]
-                lot_rows.append(b.row([n[(a, s)], *ys], [1.0, *(-v for v in vals)], 0.0, 0.0))
-    return _Programme(b, n, u, budget_row, reach_rows, floor_rows, list(n.values()), lot_rows)
+            for i, s in enumerate(members):
+                ok &= (steps[:, i] >= pb.lo[a, s]) & (steps[:, i] <= pb.hi[a, s])
+            choices = list(dict.fromkeys(tuple(int(v) for v in row) for row in steps[ok]))
+            out.append((a, members, choices))
+    return out
 
 
 @dataclass(frozen=True)
@@ -791,8 +802,8 @@ def binding(plan: Plan, step: float = 100_000.0) -> list[Binding]:
     """Which constraints bind, in plain words, by re-solving without each one.
 
     The budget's line is the marginal value of ``step`` more a year; the others are what the
-    plan would gain if the constraint were lifted (the equity floor; growth and shrinkage
-    bounds, widened to -100%/+100%; contract lots).
+    plan would gain if the constraint were lifted (the equity floor; contract lots) or, for
+    the growth and shrinkage bounds, loosened by ``BOUNDS_STEP`` (10 percentage points).
     """
     pb = plan.problem
     base = float(plan.within.sum())
@@ -826,7 +837,8 @@ def binding(plan: Plan, step: float = 100_000.0) -> list[Binding]:
                 else "The equity floor costs nothing: the best plan meets it anyway.",
             )
         )
-    wide = with_settings(pb, max_growth=max(1.0, st.max_growth), max_shrink=1.0)
+    grow, shrink = st.max_growth + BOUNDS_STEP, min(1.0, st.max_shrink + BOUNDS_STEP)
+    wide = with_settings(pb, max_growth=grow, max_shrink=shrink)
     try:
         g = gain(solve(wide, plan.budget))
     except Infeasible:
@@ -835,11 +847,12 @@ def binding(plan: Plan, step: float = 100_000.0) -> list[Binding]:
         Binding(
             "growth and shrinkage bounds",
             g,
-            f"The limits on change in one year (services grow at most {st.max_growth:.0%} and "
-            f"shrink at most {st.max_shrink:.0%}) cost {g:,.0f} victims supported within the "
-            "target wait."
+            f"The limits on change in one year bind: letting services grow up to {grow:.0%} "
+            f"(not {st.max_growth:.0%}) and shrink up to {shrink:.0%} (not "
+            f"{st.max_shrink:.0%}) would support {g:,.0f} more victims within the target wait."
             if g >= 0.5
-            else "The limits on growth and shrinkage cost nothing at this budget.",
+            else f"The limits on growth ({st.max_growth:.0%}) and shrinkage "
+            f"({st.max_shrink:.0%}) do not bind: looser limits would not help at this budget.",
         )
     )
     if pb.lots:
