@@ -131,8 +131,9 @@ def _yearly(
                 w = m["starts"][..., sel].astype(np.float64)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     cols.append(np.nansum(x * w, -1) / w.sum(-1))
-            else:
-                with np.errstate(invalid="ignore"):
+            else:  # a service absent from an area is NaN all year: its mean stays NaN
+                with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
                     cols.append(np.nanmean(x, -1) if np.isfinite(x).any() else x[..., -1])
         out[kind] = np.stack(cols, -1)
     return np.concatenate([out["det"], out["stoch"]]), labels
