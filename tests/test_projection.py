@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import needsled
-from _models import tiny_model
+from _models import tiny_areas_model, tiny_model
+from needsled.io.load import load_model
 from needsled.projection import run
 from needsled.results import queueing_table, results_table, summary_table, waterfall_table
 
@@ -160,3 +161,17 @@ def test_a_weekly_step_agrees_with_the_monthly_one(tmp_path: Path) -> None:
     # waits agree to within the monthly step's resolution, and weekly ones are finer
     np.testing.assert_allclose(w["mean_wait_weeks"], m["mean_wait_weeks"], atol=52 / 12)
     assert {1.0, 2.0, 3.0} <= set(w["p90_wait_weeks"][0, 0].tolist())
+
+
+def test_a_service_absent_from_an_area_summarises_without_warnings(tmp_path: Path) -> None:
+    # service T serves area 1 only: its figures for area 2 are missing (NaN), never a warning
+    # (pytest turns warnings into errors) and never zero
+    folder = tiny_areas_model(tmp_path / "m", [1.0, 1.0], second_service_fte=[2.0, 2.0])
+    rows = (folder / "staffing.csv").read_text(encoding="utf-8").splitlines()
+    (folder / "staffing.csv").write_text(
+        "\n".join(r for r in rows if r != "T,E09000002,2.0") + "\n", encoding="utf-8"
+    )
+    res = run(load_model(folder), replicates=10, seed=1)
+    summary = summary_table(res)
+    t = summary[summary["service"] == "T"]
+    assert set(t["area"]) == {"E09000001", "ALL"}
