@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from needsled.cli import app
+from needsled.schema import ALL_TABLES
 
 runner = CliRunner()
 
@@ -68,7 +69,8 @@ def test_manifest_is_enough_to_reproduce(demo: Path) -> None:
     man = json.loads((demo / "results" / "manifest.json").read_text())
     assert man["seed"] == 20240401
     assert man["replicates"] == 40
-    assert len(man["inputs"]) == 8  # seven tables and the scenarios file
+    # every table (the example has the optional ones too) and the scenarios file
+    assert len(man["inputs"]) == len(ALL_TABLES) + 1
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in man["inputs"].values())
     assert man["command"].startswith("needsled demo")
 

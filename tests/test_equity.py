@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -156,3 +157,28 @@ def test_run_tables_reach_is_starts_per_estimated_victims(tmp_path: Path) -> Non
     assert ratio["deterministic"] == pytest.approx(1.2, abs=1e-3)
     assert ratio["p10"] <= ratio["mean"] <= ratio["p90"]
     assert (areas["estimated_victims"] == 1200).all()
+
+
+def test_every_run_writes_the_equity_tables(tmp_path: Path) -> None:
+    from needsled.io.outputs import EQUITY_FILES, write_run
+
+    folder = tiny_areas_model(
+        tmp_path / "m",
+        [1.0, 1.2],
+        extra_tables={
+            "groups": (
+                ["dimension", "group", "victim_share", "users"],
+                [["sex", "female", 0.75, 300], ["sex", "male", 0.25, 3]],
+            )
+        },
+    )
+    res = run(load_model(folder), replicates=20, seed=1)
+    paths = write_run(res, tmp_path / "out")
+    for name in EQUITY_FILES:
+        assert paths[name].is_file(), name
+    reach = pd.read_csv(paths["equity_reach.csv"])
+    assert reach.groupby("area")["deterministic"].first().tolist() == pytest.approx(
+        [100.0, 120.0], abs=0.05
+    )
+    groups = pd.read_csv(paths["equity_groups.csv"], dtype={"users": str})
+    assert groups["users"].tolist() == [SUPPRESSED, SUPPRESSED]  # 3, then 300 (secondary)

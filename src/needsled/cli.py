@@ -232,13 +232,20 @@ def version() -> None:
 
 
 def _register_data_commands() -> None:
+    from needsled.cli_calibrate import calibrate, compare
     from needsled.cli_data import backtest, data_app, funding_shares
+    from needsled.cli_directory import directory_app
+    from needsled.cli_optimise import optimise
     from needsled.cli_report import report
 
     app.add_typer(data_app)  # needsled import met-crime
     app.command("backtest")(backtest)
     app.command("funding-shares")(funding_shares)
     app.command("report")(report)
+    app.command("optimise")(optimise)
+    app.add_typer(directory_app)  # needsled directory search | export
+    app.command("calibrate")(calibrate)
+    app.command("compare")(compare)
 
 
 _register_data_commands()

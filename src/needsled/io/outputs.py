@@ -12,18 +12,19 @@ import json
 import os
 import platform
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from needsled import __version__
+from needsled import __version__, equity
 from needsled.privacy import suppress_table
 from needsled.projection import RunResult
 from needsled.report import ReportInputs, render_html
 from needsled.results import queueing_table, results_table, summary_table, waterfall_table
 
-__all__ = ["OUTPUT_FILES", "manifest", "observed_table", "write_run"]
+__all__ = ["EQUITY_FILES", "OUTPUT_FILES", "manifest", "observed_table", "write_run"]
 
 OUTPUT_FILES = (
     "results.parquet",
@@ -36,6 +37,10 @@ OUTPUT_FILES = (
     "manifest.json",
     "report.html",
 )
+# Equity (model.md sections 4-5): reach per 1,000 estimated victims by area, the postcode
+# lottery (best-to-worst ratio, Gini) and, when the model has a groups table, the group
+# breakdown and representativeness check (observed counts suppressed).
+EQUITY_FILES = ("equity_reach.csv", "equity_lottery.csv", "equity_groups.csv")
 
 
 def _csv(frame: pd.DataFrame, path: Path, index_label: str | None = None) -> None:
@@ -124,6 +129,11 @@ def write_run(
     _atomic(paths["queueing.csv"], lambda p: _csv(queue.round(4), p))
     _atomic(paths["observed.csv"], lambda p: _csv(observed, p, index_label="area"))
     _atomic(paths["assumptions.csv"], lambda p: _csv(assumptions, p))
+    reach, lottery = equity.run_tables(res)
+    groups = equity.group_table(res.model, suppress=suppress)
+    for name, frame in zip(EQUITY_FILES, (reach, lottery, groups), strict=True):
+        paths[name] = out / name
+        _atomic(paths[name], partial(_csv, frame))
     _atomic(
         paths["manifest.json"], lambda p: p.write_text(json.dumps(man, indent=2), encoding="utf-8")
     )

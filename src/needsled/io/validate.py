@@ -373,18 +373,18 @@ def _option_areas(frames: dict[str, pd.DataFrame], where: _Where) -> list[Proble
         text = rec.get("areas")
         if text is None or text != text:
             continue
-        for code in str(text).replace(",", " ").split():
-            if code not in served.get(str(rec["service"]), set()):
-                out.append(
-                    where.problem(
-                        f"names area {code}, where service {rec['service']} has no staffing row",
-                        row=int(rec["_row"]),
-                        column="areas",
-                        value=str(text),
-                        fix="list only areas the service serves (see the staffing table), "
-                        "separated by spaces, or leave it blank for all of them",
-                    )
-                )
+        out.extend(
+            where.problem(
+                f"names area {code}, where service {rec['service']} has no staffing row",
+                row=int(rec["_row"]),
+                column="areas",
+                value=str(text),
+                fix="list only areas the service serves (see the staffing table), "
+                "separated by spaces, or leave it blank for all of them",
+            )
+            for code in str(text).replace(",", " ").split()
+            if code not in served.get(str(rec["service"]), set())
+        )
     return out
 
 
