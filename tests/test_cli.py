@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from needsled.cli import app
-from needsled.schema import ALL_TABLES
 
 runner = CliRunner()
 
@@ -22,6 +21,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = runner.invoke(app, ["demo", "--out", str(out), "--replicates", "40"])
     assert result.exit_code == 0, result.output
     assert "Report:" in result.output
+    assert "PDF:" in result.output  # demo writes the PDF by default
     return out
 
 
@@ -35,6 +35,7 @@ def test_demo_writes_every_output(demo: Path) -> None:
         "queueing.csv",
         "manifest.json",
         "report.html",
+        "report.pdf",
         "observed.csv",
     ):
         assert (res / name).stat().st_size > 0, name
@@ -56,6 +57,14 @@ def test_demo_writes_every_output(demo: Path) -> None:
     ]
 
 
+def test_demo_and_run_offer_the_report_options() -> None:
+    for command in ("demo", "run"):
+        result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0
+        assert "--no-pdf" in result.output
+        assert "--geojson" in result.output
+
+
 def test_scenarios_move_demand_the_right_way(demo: Path) -> None:
     s = pd.read_csv(demo / "results" / "summary.csv")
     s = s[(s["area"] == "ALL") & (s["metric"] == "referrals") & (s["service"] == "ISVA")]
@@ -69,8 +78,8 @@ def test_manifest_is_enough_to_reproduce(demo: Path) -> None:
     man = json.loads((demo / "results" / "manifest.json").read_text())
     assert man["seed"] == 20240401
     assert man["replicates"] == 40
-    # every table (the example has the optional ones too) and the scenarios file
-    assert len(man["inputs"]) == len(ALL_TABLES) + 1
+    # every file of the model (its tables and scenarios.yaml) is hashed
+    assert {Path(p).name for p in man["inputs"]} == {p.name for p in (demo / "model").iterdir()}
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in man["inputs"].values())
     assert man["command"].startswith("needsled demo")
 

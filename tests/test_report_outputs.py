@@ -7,12 +7,14 @@ One run of the built-in example (two scenarios, few replicates) is made per modu
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pandas as pd
@@ -25,7 +27,9 @@ from typer.testing import CliRunner
 import needsled
 from needsled.cli_report import report
 from needsled.errors import InputError
+from needsled.io import report_out
 from needsled.io.excel_out import SHEETS
+from needsled.io.report_worker import Helper
 from needsled.io.run_dir import read_run
 from needsled.report import headline
 
@@ -33,8 +37,11 @@ runner = CliRunner()
 SCENARIOS = ["baseline", "reports-up-20pc"]
 CHARTS = {
     "waiting.png",
+    "scenario-shortfall.png",
     "shortfall.png",
-    *(f"{kind}-{sc}.png" for kind in ("demand", "waterfall") for sc in SCENARIOS),
+    "map.png",
+    "waterfall.png",
+    *(f"demand-{sc}.png" for sc in SCENARIOS),
 }
 
 
@@ -66,7 +73,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("report")
     model = needsled.example(root / "model")
     folder = root / "run"
-    needsled.run(model, SCENARIOS, replicates=20).save(folder)
+    needsled.run(model, SCENARIOS, replicates=20).save(folder, pdf=False)  # PDF: test_report_pdf
     original = (folder / "report.html").read_text(encoding="utf-8")
     result = runner.invoke(_app(), ["report", str(folder), "--png", "--excel"])
     assert result.exit_code == 0, result.output
@@ -105,8 +112,76 @@ def test_report_html_needs_no_network(run: Run) -> None:
     page = (run.folder / "report.html").read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*\ssrc\s*=", page, re.I)
     assert not re.search(r"<link[^>]*\shref\s*=", page, re.I)
+    assert not re.search(r"<img[^>]*\ssrc\s*=\s*['\"]?(https?:)?//", page, re.I)
     assert not re.search(r"@import|url\(\s*['\"]?(https?:)?//", page, re.I)
     assert "vegaEmbed" in page
+    # every chart the page draws has its element, and every element a chart
+    specs = _specs(page)
+    assert set(re.findall(r'id="chart-([^"]+)"', page)) == set(specs)
+    assert {f"{k}.png" for k in specs} == CHARTS
+
+
+def _specs(page: str) -> dict[str, dict[str, Any]]:
+    found = re.search(r"const SPECS = (\{.*?\});\n", page, re.S)
+    assert found, "no chart specs in the page"
+    specs: dict[str, dict[str, Any]] = json.loads(found.group(1).replace("<\\/", "</"))
+    return specs
+
+
+def _rows_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for values in spec.get("datasets", {}).values():
+        rows += values
+    return rows
+
+
+def test_scenario_charts_hold_every_scenario(run: Run) -> None:
+    specs = _specs((run.folder / "report.html").read_text(encoding="utf-8"))
+    summary = pd.read_csv(run.folder / "summary.csv", dtype={"year": str, "area": str})
+    year = summary["year"].max()
+    waiting = _rows_of(specs["waiting"])
+    assert {r["scenario"] for r in waiting} == set(SCENARIOS)
+    assert {r["month"] for r in waiting} == set(
+        pd.read_parquet(run.folder / "results.parquet")["month"].astype(str)
+    )
+    short = pd.DataFrame(_rows_of(specs["scenario-shortfall"]))
+    assert set(short["scenario"]) == set(SCENARIOS)
+    assert set(short["measure"]) == {"Staff short (FTE)", "Cost a year (£ thousand)"}
+    # each bar is the summary's figure for all areas in the last year (money in £ thousand)
+    want = summary.loc[(summary["area"] == "ALL") & (summary["year"] == year)].set_index(
+        ["scenario", "service", "metric"]
+    )
+    for row in short.itertuples():
+        scale = 1e3 if row.metric == "cost_shortfall" else 1.0
+        expected = want.loc[(row.scenario, row.service, row.metric)]
+        assert row.mean * scale == pytest.approx(expected["mean"], rel=1e-9, abs=1e-9)
+        assert row.p10 * scale == pytest.approx(expected["p10"], rel=1e-9, abs=1e-9)
+        assert row.p90 * scale == pytest.approx(expected["p90"], rel=1e-9, abs=1e-9)
+    assert len(short) == 2 * len(SCENARIOS) * want.index.get_level_values("service").nunique()
+    water = _rows_of(specs["waterfall"])
+    assert {r["scenario"] for r in water} == set(SCENARIOS)
+
+
+def test_map_is_the_london_tile_map_of_fte_short(run: Run) -> None:
+    specs = _specs((run.folder / "report.html").read_text(encoding="utf-8"))
+    tiles = pd.DataFrame(_rows_of(specs["map"]))
+    assert len(tiles) == 33  # 32 boroughs in the example and the City of London
+    assert tiles["area"].is_unique
+    summary = pd.read_csv(run.folder / "summary.csv", dtype={"year": str, "area": str})
+    year = summary["year"].max()
+    sel = (
+        (summary["metric"] == "fte_shortfall")
+        & (summary["scenario"] == SCENARIOS[0])
+        & (summary["year"] == year)
+        & (summary["area"] != "ALL")
+    )
+    want = summary.loc[sel].groupby("area")["mean"].sum()
+    got = tiles.set_index("area")["value"]
+    assert got["E09000001"] is None or pd.isna(got["E09000001"])  # not in the example
+    for code, value in want.items():
+        assert got[code] == pytest.approx(value, rel=1e-9), code
+    page = (run.folder / "report.html").read_text(encoding="utf-8")
+    assert "Grey tiles are not areas of this model: City of London." in page
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -283,3 +358,70 @@ def test_demo_parent_folder_gets_a_hint(tmp_path: Path) -> None:
     (tmp_path / "results" / "manifest.json").write_text("{}", encoding="utf-8")
     with pytest.raises(InputError, match="did you mean"):
         read_run(tmp_path)
+
+
+def test_report_with_geojson_draws_and_keeps_boundaries(
+    run: Run, tmp_path: Path, shared_data: Path
+) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run.folder, copy, ignore=shutil.ignore_patterns("charts", "*.xlsx"))
+    source = shared_data / "geo" / "london_boroughs.geojson"
+    result = runner.invoke(_app(), ["report", str(copy), "--geojson", str(source)])
+    assert result.exit_code == 0, result.output
+    kept = copy / "boundaries.geojson"
+    assert 0 < kept.stat().st_size < source.stat().st_size / 10  # simplified
+    page = (copy / "report.html").read_text(encoding="utf-8")
+    features = _rows_of(_specs(page)["map"])
+    assert {f["properties"]["area"] for f in features} == set(read_run(copy).area_names)
+    assert "32 of 32 areas matched by name in property &#39;BOROUGH&#39;" in page
+    assert "match no area of the model (not drawn): feature 7 (City of London)" in page
+    # a rebuild without --geojson draws the same map from the boundaries the folder kept
+    again = runner.invoke(_app(), ["report", str(copy)])
+    assert again.exit_code == 0, again.output
+    assert (copy / "report.html").read_text(encoding="utf-8") == page
+
+
+def test_report_with_bad_geojson_names_the_file_and_writes_nothing(
+    run: Run, tmp_path: Path
+) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run.folder, copy, ignore=shutil.ignore_patterns("charts", "*.xlsx"))
+    before = (copy / "report.html").stat().st_mtime_ns
+    bad = tmp_path / "areas.geojson"
+    bad.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
+    result = runner.invoke(_app(), ["report", str(copy), "--geojson", str(bad), "--pdf"])
+    assert result.exit_code == 1
+    assert str(bad) in result.output
+    assert "is not valid JSON" in result.output
+    assert "Fix: export the boundaries again as GeoJSON" in result.output
+    assert "Traceback" not in result.output
+    assert (copy / "report.html").stat().st_mtime_ns == before
+    assert not (copy / "report.pdf").exists()
+    assert not (copy / "boundaries.geojson").exists()
+
+
+class _StoppedHelper(Helper):
+    """A helper process that dies at once, as one killed by the system would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._process.kill()
+
+
+def test_a_helper_that_stops_changes_nothing(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run.folder, copy, ignore=shutil.ignore_patterns("charts", "*.xlsx"))
+    monkeypatch.setattr(report_out, "Helper", _StoppedHelper)
+    monkeypatch.setattr(report_out.os, "cpu_count", lambda: 2)
+    done = report_out.write_report(read_run(copy), copy, png=True, excel=True)
+    assert done.excel is not None
+    assert _rows(openpyxl.load_workbook(done.excel)["Summary"]).equals(
+        _rows(openpyxl.load_workbook(run.folder / "results.xlsx")["Summary"])
+    )
+    # the same images as the command line made with a working helper, byte for byte
+    made = {p.name: p.read_bytes() for p in done.pngs}
+    assert set(made) == CHARTS
+    for name, data in made.items():
+        assert data == (run.folder / "charts" / name).read_bytes(), name

@@ -42,10 +42,22 @@ class _Plots:
         self._run = run
 
     def demand_capacity(self, scenario: str | None = None) -> alt.FacetChart:
-        return charts.demand_capacity(self._run.results, scenario or self._run.scenarios[0])
+        return charts.demand_capacity(
+            self._run.results, scenario or self._run.scenarios[0], self._service_names()
+        )
 
     def waiting_list(self) -> alt.FacetChart:
-        return charts.waiting_list(self._run.results)
+        return charts.waiting_list(self._run.results, self._service_names())
+
+    def scenario_shortfall(self, year: str | None = None) -> alt.FacetChart:
+        summ = self._run.summary
+        return charts.scenario_shortfall(
+            summ, year or str(summ["year"].max()), self._service_names()
+        )
+
+    def _service_names(self) -> dict[str, str]:
+        services = self._run.model.services
+        return dict(zip(services.codes, services.names, strict=True))
 
     def shortfall_by_area(self, scenario: str | None = None, year: str | None = None) -> alt.Chart:
         model = self._run.model
@@ -92,9 +104,30 @@ class Run:
     def queueing(self) -> pd.DataFrame:
         return queueing_table(self.result)
 
-    def save(self, out: str | Path, *, suppress: bool = True) -> dict[str, Path]:
-        """Write every output file (as ``needsled run --out``) and return their paths."""
-        return write_run(self.result, out, command="needsled.api.Run.save", suppress=suppress)
+    def save(
+        self,
+        out: str | Path,
+        *,
+        suppress: bool = True,
+        pdf: bool = True,
+        geojson: str | Path | None = None,
+    ) -> dict[str, Path]:
+        """Write every output file (as ``needsled run --out``) and return their paths.
+
+        ``pdf=False`` skips report.pdf; ``geojson`` is a file of area boundaries for the
+        report's map (London boroughs get a tile map without one).
+        """
+        from needsled.io.geojson import load_boundaries
+
+        boundaries = None if geojson is None else load_boundaries(geojson)
+        return write_run(
+            self.result,
+            out,
+            command="needsled.api.Run.save",
+            suppress=suppress,
+            pdf=pdf,
+            boundaries=boundaries,
+        )
 
 
 def run(

@@ -1,17 +1,23 @@
 """Chart definitions (Altair / Vega-Lite), one per chart, for every place a chart is shown.
 
 Each function takes the run's tables and returns an Altair chart; the HTML report embeds its
-Vega-Lite spec, and the same spec can be rendered to PNG/SVG with vl-convert or shown in the
-web page. Colours are the Okabe-Ito palette, which stays distinct with colour-blindness.
+Vega-Lite spec, and the same spec is rendered to SVG (the PDF) and PNG (slides) with
+vl-convert, or shown in the web page. Colours are the Okabe-Ito palette, which stays distinct
+with colour-blindness; maps use a single-hue sequential scale (light = less, dark = more).
+Charts take tables already cut to what they show (all areas together, one year), so their
+embedded data stay small.
 """
 
 from __future__ import annotations
 
-from typing import cast
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import altair as alt
 import pandas as pd
 
+from needsled.maps import AreaGeometry
 from needsled.results import ALL_AREAS
 
 __all__ = [
@@ -19,14 +25,19 @@ __all__ = [
     "SLIDE_CONFIG",
     "SLIDE_HEIGHT",
     "SLIDE_WIDTH",
+    "area_map",
     "demand_capacity",
+    "scenario_shortfall",
     "shortfall_by_area",
     "waiting_list",
     "waterfall",
+    "waterfalls",
 ]
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+NO_DATA = "#d9d9d9"
 WIDTH, HEIGHT = 260, 170
+TILE = 62  # px: one square of the tile map in the HTML report
 
 #: A 16:9 slide in pixels: the size of the PNGs that ``needsled report --png`` writes.
 SLIDE_WIDTH, SLIDE_HEIGHT = 1600, 900
@@ -34,6 +45,10 @@ SLIDE_WIDTH, SLIDE_HEIGHT = 1600, 900
 #: projected (at 1600 px wide, 18 px is about the smallest that reads from the back of a room).
 SLIDE_CONFIG: dict[str, object] = {
     "background": "white",
+    # one font family named for both drawing the SVG (vl-convert, which sizes the layout by
+    # it) and showing it (WeasyPrint for the PDF): with bare "sans-serif" each may pick a
+    # different font, and wider letters then run out of their boxes
+    "font": "Liberation Sans, DejaVu Sans, sans-serif",
     "padding": 28,
     "title": {
         "fontSize": 34,
@@ -58,10 +73,22 @@ SLIDE_CONFIG: dict[str, object] = {
         "labelLimit": 700,
         "rowPadding": 8,
         "columnPadding": 24,
+        "gradientLength": 400,
+        "gradientThickness": 24,
     },
     "facet": {"spacing": 36},
     "line": {"strokeWidth": 3.5},
 }
+#: ``usermeta`` of charts whose shape matters (maps): slides scale them without stretching.
+KEEP_ASPECT = {"needsled": {"keep_aspect": True}}
+
+
+def _wrapped(names: Mapping[str, str], codes: Sequence[str], width: int = 30) -> dict[str, str]:
+    """Service names for panel headers, broken into lines with "|" (split by ``_HEADER``)."""
+    return {c: "|".join(textwrap.wrap(names.get(c, c), width)) or c for c in codes}
+
+
+_HEADER = alt.Header(labelExpr="split(datum.label, '|')")
 
 
 def _subset(
@@ -77,9 +104,17 @@ def _subset(
 
 
 def _fan(
-    data: pd.DataFrame, colour: alt.Color, y_title: str, opacity: float, title: alt.Title
+    data: pd.DataFrame,
+    colour: alt.Color,
+    y_title: str,
+    opacity: float,
+    title: alt.Title,
+    names: Mapping[str, str] | None,
 ) -> alt.FacetChart:
     """A line (mean) in an 80% band over months, one panel per service."""
+    codes = list(dict.fromkeys(data["service"]))
+    panels = _wrapped(names or {}, codes)
+    data = data.assign(panel=data["service"].map(panels))
     base = alt.Chart().encode(x=alt.X("date:T", title="Month"))
     band = base.mark_area(opacity=opacity).encode(
         y=alt.Y("p10:Q", title=y_title), y2="p90:Q", color=colour
@@ -89,13 +124,18 @@ def _fan(
         "alt.FacetChart",
         alt.layer(band, line, data=data)
         .properties(width=WIDTH, height=HEIGHT)
-        .facet(facet=alt.Facet("service:N", title=None), columns=3)
+        .facet(
+            facet=alt.Facet("panel:N", title=None, sort=[panels[c] for c in codes], header=_HEADER),
+            columns=3,
+        )
         .resolve_scale(y="independent")
         .properties(title=title),
     )
 
 
-def demand_capacity(results: pd.DataFrame, scenario: str) -> alt.FacetChart:
+def demand_capacity(
+    results: pd.DataFrame, scenario: str, service_names: Mapping[str, str] | None = None
+) -> alt.FacetChart:
     """Referrals a month (mean and 80% band) against the starts a month staff can take on."""
     data = _subset(results, ["referrals", "capacity"], scenario)
     data["series"] = data["metric"].map(
@@ -114,26 +154,108 @@ def demand_capacity(results: pd.DataFrame, scenario: str) -> alt.FacetChart:
         f"Demand against capacity, all areas ({scenario})",
         subtitle="Line: average; band: 80% range (10th to 90th percentile)",
     )
-    return _fan(data, colour, "People a month", 0.25, title)
+    return _fan(data, colour, "People a month", 0.25, title, service_names)
 
 
-def waiting_list(results: pd.DataFrame) -> alt.FacetChart:
-    """Waiting list at each month's end, every scenario, mean and 80% band."""
+def waiting_list(
+    results: pd.DataFrame, service_names: Mapping[str, str] | None = None
+) -> alt.FacetChart:
+    """Waiting list at each month's end, every scenario side by side, mean and 80% band."""
+    data = _subset(results, ["waiting"])
     colour = alt.Color(
         "scenario:N",
         title="Scenario",
-        scale=alt.Scale(range=PALETTE),
+        scale=alt.Scale(domain=list(dict.fromkeys(data["scenario"])), range=PALETTE),
         legend=alt.Legend(orient="top"),
     )
     title = alt.Title(
         "Waiting list by scenario, all areas",
         subtitle="People waiting at the end of each month. Line: average; band: 80% range",
     )
-    return _fan(_subset(results, ["waiting"]), colour, "People waiting", 0.15, title)
+    return _fan(data, colour, "People waiting", 0.15, title, service_names)
+
+
+def scenario_shortfall(
+    summary: pd.DataFrame, year: str, service_names: Mapping[str, str] | None = None
+) -> alt.FacetChart:
+    """Staff (FTE) and money (£ a year) short of what the target wait needs, per service,
+    one bar per scenario with its 80% range, all areas together, in one year."""
+    names = service_names or {}
+    sel = (
+        summary["metric"].isin(["fte_shortfall", "cost_shortfall"])
+        & (summary["area"] == ALL_AREAS)
+        & (summary["year"] == year)
+    )
+    data = summary.loc[sel, ["scenario", "service", "metric", "mean", "p10", "p90"]]
+    data = data.astype({"scenario": str, "service": str, "metric": str}).reset_index(drop=True)
+    money = data["metric"] == "cost_shortfall"
+    data.loc[money, ["mean", "p10", "p90"]] /= 1e3
+    panels = {"fte_shortfall": "Staff short (FTE)", "cost_shortfall": "Cost a year (£ thousand)"}
+    data["measure"] = data["metric"].map(panels)
+    codes = list(dict.fromkeys(data["service"]))
+    data["service_name"] = data["service"].map(lambda c: names.get(c, c))
+    lines = _wrapped(names, codes, 26)
+    data["service_label"] = data["service"].map(lines)
+    scenarios = list(dict.fromkeys(data["scenario"]))
+    colour = alt.Color(
+        "scenario:N",
+        title="Scenario",
+        scale=alt.Scale(domain=scenarios, range=PALETTE),
+        legend=alt.Legend(orient="top"),
+    )
+    y = alt.Y(
+        "service_label:N",
+        title=None,
+        sort=[lines[c] for c in codes],
+        axis=alt.Axis(labelExpr="split(datum.label, '|')"),  # names on up to two lines
+    )
+    offset = alt.YOffset("scenario:N", sort=scenarios)
+    x = alt.X("mean:Q", title="Average (line: 80% range)", axis=alt.Axis(format=",~f"))
+    bars = (
+        alt.Chart()
+        .mark_bar()
+        .encode(
+            y=y,
+            yOffset=offset,
+            x=x,
+            color=colour,
+            tooltip=[
+                alt.Tooltip("service_name:N", title="Service"),
+                alt.Tooltip("scenario:N", title="Scenario"),
+                alt.Tooltip("measure:N", title="Measure"),
+                alt.Tooltip("mean:Q", title="Average", format=",.1f"),
+                alt.Tooltip("p10:Q", title="10th percentile", format=",.1f"),
+                alt.Tooltip("p90:Q", title="90th percentile", format=",.1f"),
+            ],
+        )
+    )
+    ranges = (
+        alt.Chart().mark_rule(color="#333333").encode(y=y, yOffset=offset, x="p10:Q", x2="p90:Q")
+    )
+    return cast(
+        "alt.FacetChart",
+        alt.layer(bars, ranges, data=data)
+        .properties(width=330, height=34 * max(1, len(codes)))
+        .facet(
+            column=alt.Column("measure:N", title=None, sort=list(panels.values()), header=_HEADER)
+        )
+        .resolve_scale(x="independent")
+        .properties(
+            title=alt.Title(
+                f"Shortfall by scenario, all areas, {year}",
+                subtitle="What each service is short of the staff its target wait needs, and "
+                "what that staff would cost a year",
+            )
+        ),
+    )
 
 
 def shortfall_by_area(
-    summary: pd.DataFrame, scenario: str, year: str, names: dict[str, str]
+    summary: pd.DataFrame,
+    scenario: str,
+    year: str,
+    names: dict[str, str],
+    service_names: Mapping[str, str] | None = None,
 ) -> alt.Chart:
     """FTE shortfall by area and service in one year (mean over replicates)."""
     sel = (
@@ -142,8 +264,9 @@ def shortfall_by_area(
         & (summary["year"] == year)
         & (summary["area"] != ALL_AREAS)
     )
-    data = summary.loc[sel, ["area", "service", "mean"]].copy()
+    data = summary.loc[sel, ["area", "service", "mean"]].astype({"area": str, "service": str})
     data["area_name"] = data["area"].map(names)
+    data["service_name"] = data["service"].map(lambda c: (service_names or {}).get(c, c))
     return cast(
         "alt.Chart",
         alt.Chart(data)
@@ -151,19 +274,25 @@ def shortfall_by_area(
         .encode(
             y=alt.Y("area_name:N", title=None, sort="-x"),
             x=alt.X("sum(mean):Q", title="FTE short of what the target wait needs"),
-            color=alt.Color("service:N", title="Service", scale=alt.Scale(range=PALETTE)),
-            tooltip=["area_name", "service", alt.Tooltip("mean:Q", format=".1f")],
+            color=alt.Color("service_name:N", title="Service", scale=alt.Scale(range=PALETTE)),
+            tooltip=[
+                alt.Tooltip("area_name:N", title="Area"),
+                alt.Tooltip("service_name:N", title="Service"),
+                alt.Tooltip("mean:Q", title="FTE short", format=".1f"),
+            ],
         )
         .properties(
             width=520,
             height=14 * max(1, data["area"].nunique()),
             title=f"Staff shortfall by area, {year} ({scenario})",
-        ),
+        )
+        .configure_legend(labelLimit=400),  # whole service names (slides raise it further)
     )
 
 
-def waterfall(table: pd.DataFrame, scenario: str) -> alt.Chart:
-    """From baseline referrals to the scenario's, lever by lever (all areas, all services)."""
+def _waterfall_steps(table: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """Bars from baseline referrals to the scenario's, lever by lever (all areas and services):
+    ``y0``-``y1`` is each bar, ``kind`` says whether it is a total or a lever up or down."""
     sel = (table["scenario"] == scenario) & (table["area"] == ALL_AREAS)
     steps = pd.DataFrame(
         table.loc[sel].groupby(["step", "lever", "label"], as_index=False)["referrals"].sum()
@@ -183,11 +312,15 @@ def waterfall(table: pd.DataFrame, scenario: str) -> alt.Chart:
             kind.append("up" if value >= 0 else "down")
             level += value
     steps["y0"], steps["y1"], steps["kind"] = y0, y1, kind
+    steps.insert(0, "scenario", scenario)
+    return steps
+
+
+def _waterfall_bars(data: pd.DataFrame | None = None) -> alt.Chart:
+    chart = alt.Chart() if data is None else alt.Chart(data)
     return cast(
         "alt.Chart",
-        alt.Chart(steps)
-        .mark_bar()
-        .encode(
+        chart.mark_bar().encode(
             x=alt.X("label:N", sort=None, title=None, axis=alt.Axis(labelAngle=-20)),
             y=alt.Y("y0:Q", title="Referrals over the projection"),
             y2="y1:Q",
@@ -198,15 +331,154 @@ def waterfall(table: pd.DataFrame, scenario: str) -> alt.Chart:
                     domain=["total", "up", "down"], range=[PALETTE[0], PALETTE[3], PALETTE[2]]
                 ),
             ),
-            tooltip=["label", alt.Tooltip("referrals:Q", format=",.0f")],
-        )
-        .properties(
-            width=420,
-            height=240,
-            title=alt.Title(
-                f"What drives the change in demand ({scenario})",
-                subtitle="Referrals over the projection, all areas; a victim needing two "
-                "services counts twice",
-            ),
+            tooltip=[
+                alt.Tooltip("label:N", title="Step"),
+                alt.Tooltip("referrals:Q", title="Referrals", format=",.0f"),
+            ],
         ),
     )
+
+
+_WATERFALL_NOTE = (
+    "Referrals over the projection, all areas; a victim needing two services counts twice"
+)
+
+
+def waterfall(table: pd.DataFrame, scenario: str) -> alt.Chart:
+    """From baseline referrals to the scenario's, lever by lever (all areas, all services)."""
+    return _waterfall_bars(_waterfall_steps(table, scenario)).properties(
+        width=420,
+        height=240,
+        title=alt.Title(f"What drives the change in demand ({scenario})", subtitle=_WATERFALL_NOTE),
+    )
+
+
+def waterfalls(table: pd.DataFrame, scenarios: Sequence[str]) -> alt.FacetChart:
+    """The waterfalls of several scenarios side by side, one panel each."""
+    data = pd.concat([_waterfall_steps(table, sc) for sc in scenarios], ignore_index=True)
+    return cast(
+        "alt.FacetChart",
+        alt.layer(_waterfall_bars(), data=data)
+        .properties(width=360, height=200)
+        .facet(
+            facet=alt.Facet("scenario:N", title=None, sort=list(scenarios)),
+            columns=2 if len(scenarios) > 1 else 1,
+        )
+        .resolve_scale(x="independent")
+        .properties(
+            title=alt.Title(
+                "What drives the change in demand, by scenario", subtitle=_WATERFALL_NOTE
+            )
+        ),
+    )
+
+
+def _map_colour(values: pd.Series, title: str, field: str) -> alt.Color:
+    """Five shades of blue from 0 to the largest value, in equal steps (a classed map reads
+    more easily than a continuous one, and its legend needs no gradient, which not every
+    SVG renderer draws)."""
+    top = float(values.max()) if values.notna().any() else 0.0
+    return alt.Color(
+        field,
+        title=title,
+        scale=alt.Scale(
+            type="quantize", scheme="blues", domain=[0.0, max(top, 1e-9)], nice=True, zero=True
+        ),
+        legend=alt.Legend(orient="right", format=",~f"),
+    )
+
+
+def _tile_map(values: pd.DataFrame, geometry: AreaGeometry, value_title: str) -> alt.LayerChart:
+    tiles = pd.DataFrame(
+        [(t.code, t.name, t.short, t.col, t.row) for t in geometry.tiles],
+        columns=["area", "tile_name", "short", "col", "row"],
+    )
+    data = tiles.merge(values, on="area", how="left")
+    data["area_name"] = data["area_name"].fillna(data["tile_name"])
+    data["label"] = data["label"].fillna("–")
+    data = data.drop(columns="tile_name")
+    cols, n_rows = int(data["col"].max()) + 1, int(data["row"].max()) + 1
+    top = float(data["value"].max()) if data["value"].notna().any() else 0.0
+    dark = f"isValid(datum.value) && datum.value > {0.55 * top:.6g}"
+    base = alt.Chart().encode(
+        x=alt.X("col:O", axis=None, scale=alt.Scale(domain=list(range(cols)))),
+        y=alt.Y("row:O", axis=None, scale=alt.Scale(domain=list(range(n_rows)))),
+        tooltip=[
+            alt.Tooltip("area_name:N", title="Area"),
+            alt.Tooltip("label:N", title=value_title),
+        ],
+    )
+    # grey under every tile, coloured over those with a value (Vega-Lite leaves out marks
+    # whose colour value is missing)
+    blank = base.mark_rect(color=NO_DATA, stroke="white", strokeWidth=3)
+    squares = base.mark_rect(stroke="white", strokeWidth=3).encode(
+        color=_map_colour(data["value"], value_title, "value:Q")
+    )
+    # type sized to the tile, so that it reads the same in the report and on a slide
+    text_colour = alt.condition(dark, alt.value("white"), alt.value("#1a1a1a"))
+    short = base.mark_text(
+        fontWeight="bold",
+        fontSize={"expr": f"width / {cols} * 0.24"},
+        dy={"expr": f"-width / {cols} * 0.13"},
+    ).encode(text="short:N", color=text_colour)
+    label = base.mark_text(
+        fontSize={"expr": f"width / {cols} * 0.17"},
+        dy={"expr": f"width / {cols} * 0.16"},
+    ).encode(text="label:N", color=text_colour)
+    return cast(
+        "alt.LayerChart",
+        alt.layer(blank, squares, short, label, data=data)
+        .properties(width=TILE * cols, height=TILE * n_rows, usermeta=KEEP_ASPECT)
+        .configure_view(stroke=None),
+    )
+
+
+def _boundary_map(values: pd.DataFrame, geometry: AreaGeometry, value_title: str) -> alt.LayerChart:
+    lookup = values.set_index("area")[["value", "label"]].to_dict("index")
+    features: list[dict[str, Any]] = []
+    for f in geometry.features:
+        props = dict(f["properties"])
+        known = lookup.get(props["area"], {"value": None, "label": "no value"})
+        props["value"] = None if known["value"] is None else float(known["value"])
+        props["label"] = str(known["label"])
+        features.append({"type": "Feature", "properties": props, "geometry": f["geometry"]})
+    shown = pd.Series([f["properties"]["value"] for f in features], dtype=float)
+    base = alt.Chart().encode(
+        tooltip=[
+            alt.Tooltip("properties.area_name:N", title="Area"),
+            alt.Tooltip("properties.label:N", title=value_title),
+        ]
+    )
+    blank = base.mark_geoshape(color=NO_DATA, stroke="white", strokeWidth=1)
+    shapes = base.mark_geoshape(stroke="white", strokeWidth=1).encode(
+        color=_map_colour(shown, value_title, "properties.value:Q")
+    )
+    return cast(
+        "alt.LayerChart",
+        alt.layer(blank, shapes, data=alt.InlineData(values=features))
+        .project(type="mercator")
+        .properties(width=560, height=420, usermeta=KEEP_ASPECT)
+        .configure_view(stroke=None),
+    )
+
+
+def area_map(
+    values: pd.DataFrame,
+    geometry: AreaGeometry,
+    *,
+    title: str,
+    subtitle: str = "",
+    value_title: str = "Value",
+) -> alt.TopLevelMixin | None:
+    """A map of one value per area: ``values`` has columns ``area`` (code), ``area_name``,
+    ``value`` (a number, shaded light to dark) and ``label`` (the value as text, shown on
+    tiles and in tooltips). Tiles or boundaries come from ``geometry``; None when it has
+    neither (the report then prints the geometry's note instead)."""
+    if geometry.kind == "tiles":
+        chart: alt.TopLevelMixin = _tile_map(values, geometry, value_title)
+    elif geometry.kind == "boundaries" and geometry.features:
+        chart = _boundary_map(values, geometry, value_title)
+    else:
+        return None
+    heading = alt.Title(title, subtitle=subtitle) if subtitle else alt.Title(title)
+    return chart.properties(title=heading)

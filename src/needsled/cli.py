@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from needsled import __version__
+from needsled.cli_report import GeoJsonOption
 from needsled.errors import InputError
 
 app = typer.Typer(
@@ -57,6 +58,38 @@ def _fail(exc: InputError) -> typer.Exit:
     return typer.Exit(1)
 
 
+NoPdf = Annotated[
+    bool, typer.Option("--no-pdf", help="Do not write report.pdf (report.html is still written)")
+]
+
+
+def _report_extras(geojson: Path | None, pdf: bool) -> tuple[dict[str, object] | None, bool]:
+    """The map's boundaries, and whether a PDF can be made: checked before the run, so that
+    a bad file or a missing library is said at once (and the run still writes the rest)."""
+    from needsled.io.geojson import load_boundaries
+    from needsled.io.pdf_out import PdfUnavailableError, load_weasyprint
+
+    boundaries = None
+    if geojson is not None:
+        try:
+            boundaries = load_boundaries(geojson)
+        except InputError as exc:
+            raise _fail(exc) from None
+    if pdf:
+        try:
+            load_weasyprint()
+        except PdfUnavailableError as exc:
+            console.print(str(exc), style="bold red", markup=False, highlight=False)
+            pdf = False
+    return boundaries, pdf
+
+
+def _say_where(paths: dict[str, Path]) -> None:
+    out.print(f"Report: {paths['report.html'].resolve()}")
+    if "report.pdf" in paths:
+        out.print(f"PDF: {paths['report.pdf'].resolve()}")
+
+
 def _run_and_write(
     model_path: Path,
     scenarios: list[str] | None,
@@ -65,7 +98,9 @@ def _run_and_write(
     out_dir: Path,
     suppress: bool,
     command: str,
-) -> Path:
+    pdf: bool = True,
+    geojson: Path | None = None,
+) -> dict[str, Path]:
     from needsled.api import load, run
     from needsled.io.outputs import write_run
 
@@ -73,6 +108,7 @@ def _run_and_write(
         model = load(model_path)
     except InputError as exc:
         raise _fail(exc) from None
+    boundaries, pdf = _report_extras(geojson, pdf)
     known = [s.name for s in model.scenarios]
     unknown = [s for s in scenarios or [] if s not in known]
     if unknown:
@@ -96,12 +132,14 @@ def _run_and_write(
             bar.update(task, completed=done, total=total, description=label)
 
         result = run(model, chosen, replicates, seed, progress=tick)
-        paths = write_run(result.result, out_dir, command, suppress=suppress)
+        paths = write_run(
+            result.result, out_dir, command, suppress=suppress, pdf=pdf, boundaries=boundaries
+        )
     console.print(
         f"Ran {len(chosen)} scenario(s) x {replicates} replicates in "
         f"{time.perf_counter() - start:.1f} s."
     )
-    return paths["report.html"]
+    return paths
 
 
 @app.command()
@@ -111,8 +149,10 @@ def demo(
     ] = Path("needsled-demo"),
     replicates: Replicates = 500,
     seed: Seed = 20240401,
+    no_pdf: NoPdf = False,
+    geojson: GeoJsonOption = None,
 ) -> None:
-    """Run the built-in London-like example end to end and write its report."""
+    """Run the built-in London-like example end to end and write its report (HTML and PDF)."""
     from needsled.example import write_example
 
     model_dir = write_example(out_dir / "model")
@@ -124,10 +164,22 @@ def demo(
         seed,
         out_dir / "results",
         True,
-        _command("demo", "--out", out_dir, "--replicates", replicates, "--seed", seed),
+        _command(
+            "demo",
+            "--out",
+            out_dir,
+            "--replicates",
+            replicates,
+            "--seed",
+            seed,
+            "--no-pdf" if no_pdf else None,
+            *(("--geojson", geojson) if geojson else ()),
+        ),
+        pdf=not no_pdf,
+        geojson=geojson,
     )
-    out.print(f"Report: {report.resolve()}")
-    out.print(f"Tables: {report.parent.resolve()} (results.csv, summary.csv, waterfall.csv, ...)")
+    _say_where(report)
+    out.print(f"Tables: {report['report.html'].parent.resolve()} (results.csv, summary.csv, ...)")
 
 
 @app.command("run")
@@ -141,6 +193,8 @@ def run_cmd(
     replicates: Replicates = 500,
     seed: Seed = 20240401,
     no_suppress: NoSuppress = False,
+    no_pdf: NoPdf = False,
+    geojson: GeoJsonOption = None,
 ) -> None:
     """Project demand, waiting lists and shortfalls for a model's scenarios."""
     picks = [x for name in scenario or [] for x in ("--scenario", name)]
@@ -155,9 +209,21 @@ def run_cmd(
         "--seed",
         seed,
         "--no-suppress" if no_suppress else None,
+        "--no-pdf" if no_pdf else None,
+        *(("--geojson", geojson) if geojson else ()),
     )
-    report = _run_and_write(model, scenario, replicates, seed, out_dir, not no_suppress, command)
-    out.print(f"Report: {report.resolve()}")
+    report = _run_and_write(
+        model,
+        scenario,
+        replicates,
+        seed,
+        out_dir,
+        not no_suppress,
+        command,
+        pdf=not no_pdf,
+        geojson=geojson,
+    )
+    _say_where(report)
 
 
 @app.command()

@@ -1,29 +1,52 @@
-"""The run report: one self-contained HTML file that works offline (no CDN, no network).
+"""The run report: one self-contained HTML file that works offline (no CDN, no network), and
+the same report as a PDF.
 
 Vega, Vega-Lite and Vega-Embed come from the installed ``vl-convert-python`` package and are
-inlined once; each chart is a Vega-Lite spec from :mod:`needsled.charts`.
+inlined once; each chart is a Vega-Lite spec from :mod:`needsled.charts`. For the PDF the same
+template is rendered with each chart as an SVG image (rendered by vl-convert, passed in by the
+caller) in place of the script, and print CSS lays it out on landscape A4 pages.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
 
 import altair as alt
 import jinja2
 import pandas as pd
 
 from needsled import __version__, charts
+from needsled.maps import AreaGeometry, area_geometry
 from needsled.results import ALL_AREAS
 
-__all__ = ["ReportInputs", "chart_specs", "headline", "render_html"]
+__all__ = [
+    "ReportInputs",
+    "area_values",
+    "chart_specs",
+    "chart_titles",
+    "headline",
+    "map_geometry",
+    "render_html",
+    "vega_bundle",
+]
 
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """What the report needs: the run's tables and a little about the run."""
+    """What the report needs: the run's tables and a little about the run.
+
+    ``boundaries`` is a simplified GeoJSON FeatureCollection of the areas (from ``--geojson``;
+    its ``name`` member is the file it came from), or None for the built-in tile map.
+    """
 
     model_name: str
     results: pd.DataFrame
@@ -36,13 +59,65 @@ class ReportInputs:
     area_names: dict[str, str]
     service_names: dict[str, str]
     suppressed: bool = True
+    boundaries: Mapping[str, Any] | None = None
+
+    @cached_property
+    def everywhere(self) -> pd.DataFrame:
+        """The results for all areas together (every chart and headline uses these), with
+        text columns as plain strings: a few thousand rows instead of the whole table."""
+        res = self.results
+        rows = res.loc[res["area"] == ALL_AREAS]
+        text = [c for c in ("scenario", "area", "service", "month", "metric") if c in rows]
+        return rows.astype(dict.fromkeys(text, str)).reset_index(drop=True)
+
+    @cached_property
+    def scenarios(self) -> list[str]:
+        """Scenario names in the order they were run."""
+        return [str(s) for s in pd.unique(self.everywhere["scenario"])]
+
+    @cached_property
+    def headlines(self) -> dict[str, list[str]]:
+        """The headline sentences of every scenario (:func:`headline`)."""
+        return {sc: headline(self, sc) for sc in self.scenarios}
+
+    @cached_property
+    def last_year(self) -> str:
+        """The last April-to-March year of the projection: the headline year."""
+        return str(self.summary["year"].astype(str).max())
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "needsled"
 
 
 @cache
-def _vega_bundle() -> str:
+def vega_bundle() -> str:
+    """Vega, Vega-Lite and Vega-Embed as one script, from the installed vl-convert.
+
+    Bundling takes vl-convert a second or two and gives the same script every time for one
+    version of it, so the script is kept in the user's cache folder
+    (``$XDG_CACHE_HOME/needsled``, else ``~/.cache/needsled``) and read from there next
+    time; where that folder cannot be written it is simply made again.
+    """
     import vl_convert as vlc
 
-    return str(vlc.javascript_bundle(None))  # type: ignore[arg-type]  # stub says str; None = default
+    path = _cache_dir() / f"vega-bundle-vl-convert-{version('vl-convert-python')}.js"
+    try:
+        text = path.read_text(encoding="utf-8")
+        if "vegaEmbed" in text:
+            return text
+    except OSError:
+        pass
+    text = str(vlc.javascript_bundle(None))  # type: ignore[arg-type]  # stub says str; None = default
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return text
 
 
 def _fmt(x: float) -> str:
@@ -57,12 +132,12 @@ def _money(x: float) -> str:
 
 def headline(inp: ReportInputs, scenario: str) -> list[str]:
     """Plain-words sentences: per service, the waiting list at the end and the gap to close."""
-    res, summ = inp.results, inp.summary
-    last = res["month"].astype(str).max()
-    last_year = summ["year"].astype(str).max()
+    res, summ = inp.everywhere, inp.summary
+    last = res["month"].max()
+    last_year = inp.last_year
     when = pd.Period(last, "M").strftime("%B %Y")
     out = []
-    sel = (res["scenario"] == scenario) & (res["area"] == ALL_AREAS) & (res["month"] == last)
+    sel = (res["scenario"] == scenario) & (res["month"] == last)
     ends = res.loc[sel].set_index(["service", "metric"])
     ysel = (
         (summ["scenario"] == scenario) & (summ["area"] == ALL_AREAS) & (summ["year"] == last_year)
@@ -98,44 +173,114 @@ def headline(inp: ReportInputs, scenario: str) -> list[str]:
     return out
 
 
+def area_values(inp: ReportInputs, scenario: str, year: str) -> pd.DataFrame:
+    """The map's value per area: FTE short of what the target wait needs, all services
+    together, in one year (average over replicates). Columns ``area, area_name, value,
+    label``, as :func:`needsled.charts.area_map` takes them."""
+    s = inp.summary
+    sel = (
+        (s["metric"] == "fte_shortfall")
+        & (s["scenario"] == scenario)
+        & (s["year"] == year)
+        & (s["area"] != ALL_AREAS)
+    )
+    by_area = s.loc[sel].astype({"area": str}).groupby("area", sort=False)["mean"].sum()
+    out = pd.DataFrame({"area": by_area.index.astype(str), "value": by_area.to_numpy(float)})
+    out["area_name"] = out["area"].map(inp.area_names).fillna(out["area"])
+    out["label"] = [f"{v:,.1f} FTE" for v in out["value"]]
+    return out[["area", "area_name", "value", "label"]]
+
+
+def map_geometry(inp: ReportInputs) -> AreaGeometry:
+    """Boundaries from the run folder if it has them, else the London tile map, else none."""
+    source = str((inp.boundaries or {}).get("name") or "the GeoJSON file")
+    return area_geometry(inp.area_names, inp.boundaries, source)
+
+
 def chart_specs(inp: ReportInputs) -> dict[str, alt.TopLevelMixin]:
     """Every chart in the report by key (its element is ``chart-<key>``); also the PNGs."""
-    scenarios = list(dict.fromkeys(inp.results["scenario"].astype(str)))
-    first = scenarios[0]
-    last_year = inp.summary["year"].astype(str).max()
+    first, year, names = inp.scenarios[0], inp.last_year, inp.service_names
+    res = inp.everywhere
     specs: dict[str, alt.TopLevelMixin] = {
-        "waiting": charts.waiting_list(inp.results),
-        "shortfall": charts.shortfall_by_area(inp.summary, first, last_year, inp.area_names),
+        "waiting": charts.waiting_list(res, names),
+        "scenario-shortfall": charts.scenario_shortfall(inp.summary, year, names),
+        "shortfall": charts.shortfall_by_area(inp.summary, first, year, inp.area_names, names),
     }
-    for sc in scenarios:
-        specs[f"demand-{sc}"] = charts.demand_capacity(inp.results, sc)
-        specs[f"waterfall-{sc}"] = charts.waterfall(inp.waterfall, sc)
+    area_map = charts.area_map(
+        area_values(inp, first, year),
+        map_geometry(inp),
+        title=f"Staff short by area, {year} ({first})",
+        subtitle="FTE short of what the target wait needs, all services, average",
+        value_title="FTE short",
+    )
+    if area_map is not None:
+        specs["map"] = area_map
+    for sc in inp.scenarios:
+        specs[f"demand-{sc}"] = charts.demand_capacity(res, sc, names)
+    specs["waterfall"] = charts.waterfalls(inp.waterfall, inp.scenarios)
     return specs
 
 
-def render_html(inp: ReportInputs) -> str:
-    """The whole report as one HTML string."""
-    scenarios = list(dict.fromkeys(inp.results["scenario"].astype(str)))
-    last_year = inp.summary["year"].astype(str).max()
-    spec_json = {k: json.loads(v.to_json()) for k, v in chart_specs(inp).items()}
-    template = jinja2.Environment(
+def chart_titles(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each chart's title as text, from its Vega-Lite spec (the PDF's image descriptions)."""
+    out = {}
+    for key, spec in specs.items():
+        title = spec.get("title", key)
+        text = title.get("text", key) if isinstance(title, Mapping) else title
+        out[key] = " ".join(text) if isinstance(text, list) else str(text)
+    return out
+
+
+@cache
+def _template() -> jinja2.Template:
+    return jinja2.Environment(
         loader=jinja2.FunctionLoader(
             lambda n: resources.files("needsled.templates").joinpath(n).read_text(encoding="utf-8")
         ),
         autoescape=True,
     ).get_template("report.html.j2")
+
+
+def render_html(
+    inp: ReportInputs,
+    specs: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    svgs: Mapping[str, str] | None = None,
+    bundle: str | None = None,
+) -> str:
+    """The whole report as one HTML string.
+
+    With ``svgs`` (chart key -> SVG text), the page is the PDF's: each chart is its SVG as an
+    image and there is no script; otherwise each chart is drawn by the inlined Vega-Embed
+    (``bundle``, :func:`vega_bundle` if not given). ``specs`` (chart key -> Vega-Lite spec,
+    as :func:`chart_specs` gives them, made into dicts) saves building the charts again.
+    """
+    if specs is None:
+        specs = {k: c.to_dict() for k, c in chart_specs(inp).items()}
+    pdf = svgs is not None
+    images = {
+        k: "data:image/svg+xml;base64," + base64.b64encode(v.encode("utf-8")).decode("ascii")
+        for k, v in (svgs or {}).items()
+    }
     qsel = inp.queueing["statement"].str.startswith("grows")
-    return template.render(
+    return _template().render(
         title=f"needsled: {inp.model_name}",
         version=__version__,
         manifest=inp.manifest,
-        headlines={sc: headline(inp, sc) for sc in scenarios},
-        scenarios=scenarios,
-        specs=json.dumps(spec_json).replace("</", "<\\/"),
-        bundle=_vega_bundle().replace("</script", "<\\/script"),
+        headlines=inp.headlines,
+        scenarios=inp.scenarios,
+        first=inp.scenarios[0],
+        year=inp.last_year,
+        pdf=pdf,
+        charts=set(specs),
+        images=images,
+        alt_text=chart_titles(specs),
+        specs="" if pdf else json.dumps(specs).replace("</", "<\\/"),
+        bundle="" if pdf else (bundle or vega_bundle()).replace("</script", "<\\/script"),
+        map_notes=map_geometry(inp).notes,
         queue_rows=inp.queueing.loc[qsel].head(40).to_dict("records"),
         queue_count=int(qsel.sum()),
-        scenario_table=_scenario_table(inp, scenarios, last_year),
+        scenario_table=_scenario_table(inp, inp.scenarios, inp.last_year),
         observed=inp.observed,
         assumptions=inp.assumptions.to_dict("records"),
         suppressed=inp.suppressed,

@@ -94,7 +94,7 @@ class _Book:
     notes: list[str] = field(default_factory=list)
 
     def fmt(self, num_format: str | None = None, **props: Any) -> Any:
-        key = repr((num_format, sorted(props.items())))
+        key = str(num_format) if not props else repr((num_format, sorted(props.items())))
         if key not in self.formats:
             spec = dict(props)
             if num_format:
@@ -131,6 +131,8 @@ def _values(column: pd.Series) -> list[object]:
         x = column.to_numpy(np.float64)
         if np.isfinite(x).all():
             return list(x.tolist())
+    elif pd.api.types.is_string_dtype(column) and not column.isna().any():
+        return list(column.astype(object).tolist())
     return [_cell(v) for v in column.astype(object)]
 
 
@@ -173,7 +175,7 @@ def _table(
         fmt = column_formats.get(col)
         ws.write_column(1, j, _values(frame[col]), book.fmt(fmt) if fmt else None)
     if by_row and row_formats is not None:
-        block = list(zip(*(_values(frame[columns[j]]) for j in by_row), strict=True))
+        block = zip(*(_values(frame[columns[j]]) for j in by_row), strict=True)
         for i, (values, rf) in enumerate(zip(block, row_formats, strict=True), start=1):
             ws.write_row(i, by_row[0], values, book.fmt(rf) if rf else None)
     ws.freeze_panes(1, 0)
@@ -220,11 +222,7 @@ def _cover(ws: Any, book: _Book, inp: ReportInputs, n_results: int, n_all: int) 
     label = book.fmt(None, bold=True, valign="top")
     warn = book.fmt(None, bold=True, font_color="#9C0006", bg_color="#FFC7CE", text_wrap=True)
     given = man.get("scenarios")
-    scenarios = (
-        [str(s) for s in given]
-        if isinstance(given, list) and given
-        else list(dict.fromkeys(inp.results["scenario"].astype(str)))
-    )
+    scenarios = [str(s) for s in given] if isinstance(given, list) and given else inp.scenarios
     ws.write(0, 0, f"needsled: {inp.model_name}", title)
     ws.write(
         1, 0, "Demand and capacity projection for victims' services. Ranges are 80% intervals."
@@ -291,8 +289,12 @@ def _cover(ws: Any, book: _Book, inp: ReportInputs, n_results: int, n_all: int) 
     ws.activate()
 
 
-def write_excel(inp: ReportInputs, path: str | Path) -> Path:
-    """Write the workbook (through a temporary file, so no half-written workbook is left)."""
+def write_excel(inp: ReportInputs, path: str | Path, *, total_rows: int | None = None) -> Path:
+    """Write the workbook (through a temporary file, so no half-written workbook is left).
+
+    ``total_rows`` is the length of the full results table when ``inp.results`` holds only
+    the rows for all areas together (all the workbook shows); the cover says where the rest is.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False})
@@ -322,12 +324,8 @@ def write_excel(inp: ReportInputs, path: str | Path) -> Path:
             },
             full_table="summary.csv",
         )
-        res = inp.results
-        everywhere = res.loc[res["area"] == ALL_AREAS]
-        every = _strings(
-            everywhere[["scenario", "service", "month", "metric", *STATS]],
-            ["scenario", "service", "metric"],
-        )
+        everywhere = inp.everywhere
+        every = everywhere[["scenario", "service", "month", "metric", *STATS]].copy()
         every["month"] = pd.PeriodIndex(every["month"].astype(str), freq="M").to_timestamp()
         _table(
             book,
@@ -364,7 +362,8 @@ def write_excel(inp: ReportInputs, path: str | Path) -> Path:
             {"number_stored_as_text": "A1:XFD1048576"}
         )
         _table(book, "Assumptions", inp.assumptions.astype(str))
-        _cover(cover, book, inp, len(res), len(everywhere))
+        n_results = len(inp.results) if total_rows is None else total_rows
+        _cover(cover, book, inp, n_results, len(everywhere))
     finally:
         wb.close()
     os.replace(tmp, path)

@@ -1,4 +1,4 @@
-"""Write a run's outputs to a folder: tables, manifest and the HTML report.
+"""Write a run's outputs to a folder: tables, manifest and the report (HTML and PDF).
 
 Everything a run writes goes into the output folder; nothing next to the inputs is touched.
 Files are written to a temporary name first and renamed, so a folder never holds a half-written
@@ -11,17 +11,21 @@ import datetime as dt
 import json
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from needsled import __version__, equity
+from needsled.io.geojson import BOUNDARIES_FILE, write_boundaries
+from needsled.io.pdf_out import PdfUnavailableError
+from needsled.io.report_out import write_report
 from needsled.privacy import suppress_table
 from needsled.projection import RunResult
-from needsled.report import ReportInputs, render_html
+from needsled.report import ReportInputs
 from needsled.results import queueing_table, results_table, summary_table, waterfall_table
 
 __all__ = ["EQUITY_FILES", "OUTPUT_FILES", "manifest", "observed_table", "write_run"]
@@ -106,10 +110,35 @@ def observed_table(res: RunResult, suppress: bool = True) -> pd.DataFrame:
     return suppress_table(counts, suppress=suppress)
 
 
+def _remove_stale(out: Path, boundaries: bool) -> None:
+    """Remove what an earlier run in this folder left that this run does not write again:
+    its report extras (PDF, slide PNGs, workbook) would show the old figures, and its
+    boundaries would draw a map this run was not asked for."""
+    stale = [out / "report.pdf", out / "results.xlsx"]
+    if not boundaries:
+        stale.append(out / BOUNDARIES_FILE)
+    if (out / "charts").is_dir():
+        stale += (out / "charts").glob("*.png")
+    for path in stale:
+        path.unlink(missing_ok=True)
+
+
 def write_run(
-    res: RunResult, out: str | Path, command: str = "", *, suppress: bool = True
+    res: RunResult,
+    out: str | Path,
+    command: str = "",
+    *,
+    suppress: bool = True,
+    pdf: bool = True,
+    boundaries: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write every output file; return their paths by name."""
+    """Write every output file; return their paths by name.
+
+    ``pdf=False`` skips ``report.pdf``. ``boundaries`` (simplified GeoJSON, from
+    :func:`needsled.io.geojson.load_boundaries`) are kept as ``boundaries.geojson`` and drawn
+    as the report's map. If WeasyPrint cannot load, everything else is written first and then
+    :class:`~needsled.io.pdf_out.PdfUnavailableError` says what to install.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in OUTPUT_FILES}
@@ -137,7 +166,10 @@ def write_run(
     _atomic(
         paths["manifest.json"], lambda p: p.write_text(json.dumps(man, indent=2), encoding="utf-8")
     )
-    html = render_html(
+    _remove_stale(out, boundaries is not None)
+    if boundaries is not None:
+        paths[BOUNDARIES_FILE] = write_boundaries(dict(boundaries), out / BOUNDARIES_FILE)
+    done = write_report(
         ReportInputs(
             model_name=res.model.name,
             results=results,
@@ -152,7 +184,13 @@ def write_run(
                 zip(res.model.services.codes, res.model.services.names, strict=True)
             ),
             suppressed=suppress,
-        )
+            boundaries=boundaries,
+        ),
+        out,
+        pdf=pdf,
     )
-    _atomic(paths["report.html"], lambda p: p.write_text(html, encoding="utf-8"))
+    if done.pdf is not None:
+        paths["report.pdf"] = done.pdf
+    if done.pdf_problem is not None:
+        raise PdfUnavailableError(f"{done.pdf_problem} Everything else is written in {out}.")
     return paths

@@ -7,15 +7,18 @@ unreadable is reported file by file, all at once, as an :class:`~needsled.errors
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from needsled.errors import InputError, Problem
+from needsled.io.geojson import BOUNDARIES_FILE, read_geojson
 from needsled.report import ReportInputs
 from needsled.results import ALL_AREAS, RESULT_COLUMNS
 
@@ -93,11 +96,16 @@ def _model_name(folder: Path, man: dict[str, Any]) -> str:
     return folder.name
 
 
-def _names(man: dict[str, Any], key: str, fallback: dict[str, str]) -> dict[str, str]:
+def _names(man: dict[str, Any], key: str, fallback: Callable[[], dict[str, str]]) -> dict[str, str]:
     given = man.get(key)
     if isinstance(given, dict) and given:
         return {str(k): str(v) for k, v in given.items()}
-    return fallback
+    return fallback()
+
+
+def _area_names(results: pd.DataFrame) -> dict[str, str]:
+    pairs = results.loc[results["area"] != ALL_AREAS, ["area", "area_name"]].drop_duplicates()
+    return dict(zip(pairs["area"].astype(str), pairs["area_name"].astype(str), strict=True))
 
 
 def read_run(folder: str | Path) -> ReportInputs:
@@ -160,13 +168,21 @@ def read_run(folder: str | Path) -> ReportInputs:
             problems.append(_problem(observed_path, f"cannot be read ({exc})"))
         else:
             observed.index.name = None
+    boundaries = None
+    if (folder / BOUNDARIES_FILE).is_file():  # kept by a run or report with --geojson
+        try:
+            boundaries = read_geojson(folder / BOUNDARIES_FILE)
+        except InputError as exc:
+            problems += [
+                dataclasses.replace(
+                    p, fix=f"{p.fix}; or delete it to draw the map without boundaries"
+                )
+                for p in exc.problems
+            ]
     if problems:
         raise InputError(problems, what)
 
     results = tables["results"]
-    pairs = results.loc[results["area"] != ALL_AREAS, ["area", "area_name"]].drop_duplicates()
-    areas = dict(zip(pairs["area"].astype(str), pairs["area_name"].astype(str), strict=True))
-    codes = list(dict.fromkeys(results["service"].astype(str)))
     return ReportInputs(
         model_name=_model_name(folder, man),
         results=results,
@@ -176,7 +192,10 @@ def read_run(folder: str | Path) -> ReportInputs:
         observed=observed,
         assumptions=tables["assumptions.csv"],
         manifest=man,
-        area_names=_names(man, "areas", areas),
-        service_names=_names(man, "services", {c: c for c in codes}),
+        area_names=_names(man, "areas", lambda: _area_names(results)),
+        service_names=_names(
+            man, "services", lambda: {str(c): str(c) for c in pd.unique(results["service"])}
+        ),
         suppressed=str(man.get("suppression", "on")) == "on",
+        boundaries=boundaries,
     )
