@@ -83,7 +83,7 @@ def test_representativeness_merges_hidden_groups_so_the_statistic_hides_them() -
 @given(st.lists(st.integers(0, 40), min_size=2, max_size=6))
 def test_no_hidden_sample_count_can_be_recovered(counts: list[int]) -> None:
     share = np.full(len(counts), 1.0 / len(counts))
-    table, _test = equity.representativeness(
+    table, test = equity.representativeness(
         [f"g{i}" for i in range(len(counts))], np.array(counts), share
     )
     hidden = (table["sample"] == SUPPRESSED).to_numpy()
@@ -91,7 +91,11 @@ def test_no_hidden_sample_count_can_be_recovered(counts: list[int]) -> None:
     if hidden.sum() == 1:
         pytest.fail("a single hidden count could be worked out from the total")
     # the total is known (expected / share); with two or more hidden, their sum is all it gives
-    if hidden.any():
+    if 0 < sum(counts) < 5:  # a small total is itself hidden, and everything that gives it
+        assert table["expected"].isna().all()
+        assert np.isnan(test["sample_size"])
+        assert np.isnan(test["chi_squared"])
+    elif hidden.any():
         n = table["expected"].sum()
         assert n == pytest.approx(sum(counts), abs=0.5)
 

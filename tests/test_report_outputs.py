@@ -37,6 +37,7 @@ runner = CliRunner()
 SCENARIOS = ["baseline", "reports-up-20pc"]
 CHARTS = {
     "waiting.png",
+    "waits.png",
     "scenario-shortfall.png",
     "shortfall.png",
     "map.png",
@@ -106,6 +107,30 @@ def test_read_run_round_trips(run: Run) -> None:
     assert rebuilt == run.original_html  # the folder holds everything the report shows
     assert "Report:" in run.output
     assert "Workbook:" in run.output
+
+
+def test_waits_are_drawn_against_each_services_target(run: Run) -> None:
+    inp = read_run(run.folder)
+    # the example's target waits (services.csv), as the assumptions table carries them
+    services = pd.read_csv(run.folder.parent / "model" / "services.csv")
+    assert inp.target_waits == dict(
+        zip(services["service"], services["target_wait_weeks"].astype(float), strict=True)
+    )
+    spec = _specs((run.folder / "report.html").read_text(encoding="utf-8"))["waits"]
+    rows = pd.DataFrame(_rows_of(spec))
+    assert set(rows["target"].groupby(rows["service"]).unique().map(tuple)) == {
+        (inp.target_waits[c],) for c in rows["service"].unique()
+    }
+    # IDVAs take every referral (nobody waits): no panel; every service with a list has one
+    res = inp.everywhere
+    waited = res[res["metric"] == "mean_wait_weeks"].groupby("service")["p90"].max()
+    assert set(rows["service"]) == set(waited[waited > 0].index)
+    assert "IDVA" not in set(rows["service"])
+    # the average wait shown is the run's own figure
+    isva = res[(res["metric"] == "mean_wait_weeks") & (res["service"] == "ISVA")]
+    shown = rows[rows["service"] == "ISVA"]
+    assert len(shown) == len(isva)
+    assert shown["mean"].tolist() == isva["mean"].tolist()
 
 
 def test_report_html_needs_no_network(run: Run) -> None:

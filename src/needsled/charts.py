@@ -30,6 +30,7 @@ __all__ = [
     "scenario_shortfall",
     "shortfall_by_area",
     "waiting_list",
+    "waits",
     "waterfall",
     "waterfalls",
 ]
@@ -148,7 +149,7 @@ def demand_capacity(
             domain=["Referrals (demand)", "Capacity (starts staff can take on)"],
             range=[PALETTE[0], PALETTE[3]],
         ),
-        legend=alt.Legend(orient="top"),
+        legend=alt.Legend(orient="top", symbolOpacity=1),
     )
     title = alt.Title(
         f"Demand against capacity, all areas ({scenario})",
@@ -166,13 +167,64 @@ def waiting_list(
         "scenario:N",
         title="Scenario",
         scale=alt.Scale(domain=list(dict.fromkeys(data["scenario"])), range=PALETTE),
-        legend=alt.Legend(orient="top"),
+        legend=alt.Legend(orient="top", symbolOpacity=1),
     )
     title = alt.Title(
         "Waiting list by scenario, all areas",
         subtitle="People waiting at the end of each month. Line: average; band: 80% range",
     )
     return _fan(data, colour, "People waiting", 0.15, title, service_names)
+
+
+def waits(
+    results: pd.DataFrame,
+    targets: Mapping[str, float],
+    service_names: Mapping[str, str] | None = None,
+) -> alt.FacetChart | None:
+    """Average wait of those starting support each month against the service's target wait
+    (a dashed line), every scenario side by side, one panel per service that keeps a waiting
+    list (services that take every referral, with no wait in any scenario, are left out).
+    None when no service has a wait and a target."""
+    data = _subset(results, ["mean_wait_weeks"])
+    waited = data.groupby("service")["p90"].max()
+    keep = [str(c) for c in waited.index if waited[c] > 0 and str(c) in targets]
+    data = data.loc[data["service"].isin(keep)]
+    if data.empty:
+        return None
+    codes = list(dict.fromkeys(data["service"]))
+    panels = _wrapped(service_names or {}, codes)
+    data = data.assign(panel=data["service"].map(panels), target=data["service"].map(targets))
+    colour = alt.Color(
+        "scenario:N",
+        title="Scenario",
+        scale=alt.Scale(domain=list(dict.fromkeys(data["scenario"])), range=PALETTE),
+        legend=alt.Legend(orient="top", symbolOpacity=1),
+    )
+    base = alt.Chart().encode(x=alt.X("date:T", title="Month"))
+    band = base.mark_area(opacity=0.15).encode(
+        y=alt.Y("p10:Q", title="Average wait (weeks)"), y2="p90:Q", color=colour
+    )
+    line = base.mark_line().encode(y="mean:Q", color=colour)
+    target = base.mark_line(color="#000000", strokeDash=[6, 4], strokeWidth=1.5).encode(
+        y="target:Q"
+    )
+    return cast(
+        "alt.FacetChart",
+        alt.layer(band, line, target, data=data)
+        .properties(width=WIDTH, height=HEIGHT)
+        .facet(
+            facet=alt.Facet("panel:N", title=None, sort=[panels[c] for c in codes], header=_HEADER),
+            columns=3,
+        )
+        .resolve_scale(y="independent")
+        .properties(
+            title=alt.Title(
+                "Waits against the target, all areas",
+                subtitle="Average wait of those starting support each month. Line: average; "
+                "band: 80% range; dashed: the service's target wait",
+            )
+        ),
+    )
 
 
 def scenario_shortfall(
@@ -201,7 +253,7 @@ def scenario_shortfall(
         "scenario:N",
         title="Scenario",
         scale=alt.Scale(domain=scenarios, range=PALETTE),
-        legend=alt.Legend(orient="top"),
+        legend=alt.Legend(orient="top", symbolOpacity=1),
     )
     y = alt.Y(
         "service_label:N",

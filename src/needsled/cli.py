@@ -303,6 +303,8 @@ def _register_data_commands() -> None:
     from needsled.cli_directory import directory_app
     from needsled.cli_optimise import optimise
     from needsled.cli_report import report
+    from needsled.cli_returns import returns_app
+    from needsled.cli_web import serve, users_app
 
     app.add_typer(data_app)  # needsled import met-crime
     app.command("backtest")(backtest)
@@ -312,6 +314,9 @@ def _register_data_commands() -> None:
     app.add_typer(directory_app)  # needsled directory search | export
     app.command("calibrate")(calibrate)
     app.command("compare")(compare)
+    app.add_typer(returns_app)  # needsled returns template | import | outcomes ...
+    app.command("serve")(serve)
+    app.add_typer(users_app)  # needsled users ...
 
 
 _register_data_commands()

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from needsled.model import Model
-from needsled.privacy import SUPPRESSED, suppression_mask
+from needsled.privacy import SUPPRESSED, THRESHOLD, suppression_mask
 from needsled.projection import RunResult
 
 __all__ = [
@@ -124,6 +124,11 @@ def representativeness(
         resid = (o - e) / np.sqrt(e * (1.0 - share))
         ratio = o / e
     hide = _hide(o, suppress)
+    if hide.sum() == 1 and len(o) > 1:
+        # the expected counts give the total (n x share), so one hidden count could be worked
+        # out from it: every other non-zero count is shown, so hide a zero beside it
+        hide[int(np.argmin(np.where(hide, np.iinfo(np.int64).max, o)))] = True
+    small_total = suppress and 0 < n < THRESHOLD
     # The test is on the groups as shown: hidden groups are merged into one, so the statistic
     # cannot be used to work out a hidden count (their sum is already known from the total).
     if hide.any():
@@ -134,14 +139,17 @@ def representativeness(
     e_t = n * s_t
     live = s_t > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        chi2 = float((((o_t - e_t) ** 2) / e_t)[live].sum()) if n > 0 else np.nan
+        # with a total of 1 to 4 the statistic would give the total: not computed
+        terms = ((o_t - e_t) ** 2) / e_t
+        chi2 = float(terms[live].sum()) if n > 0 and not small_total else np.nan
     dof = int(live.sum()) - 1
-    p = float(stats.chi2.sf(chi2, dof)) if n > 0 and dof > 0 else np.nan
+    p = float(stats.chi2.sf(chi2, dof)) if np.isfinite(chi2) and dof > 0 else np.nan
     table = pd.DataFrame(
         {
             "group": groups,
             "sample": np.where(hide, SUPPRESSED, o.astype(str)).astype(object),
-            "expected": np.round(e, 1),
+            # a total of 1 to 4 is itself a small count: the expected counts would give it
+            "expected": np.full(len(o), np.nan) if small_total else np.round(e, 1),
             "sample_to_expected": np.where(hide, np.nan, np.round(ratio, 2)),
             "adjusted_residual": np.where(hide, np.nan, np.round(resid, 2)),
             "under_represented": np.where(hide, "", np.where(resid < -Z95, "yes", "no")),
@@ -151,7 +159,7 @@ def representativeness(
         "chi_squared": round(chi2, 1) if np.isfinite(chi2) else np.nan,
         "dof": float(dof),
         "p_value": float(f"{p:.2g}") if np.isfinite(p) else np.nan,
-        "sample_size": float(n) if not (suppress and 0 < n < 5) else np.nan,
+        "sample_size": np.nan if small_total else float(n),
         "groups_expecting_under_5": float((e_t[live] < 5).sum()),
         "groups_merged": float(hide.sum()),
     }

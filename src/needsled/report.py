@@ -10,8 +10,10 @@ caller) in place of the script, and print CSS lays it out on landscape A4 pages.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -79,6 +81,21 @@ class ReportInputs:
     def headlines(self) -> dict[str, list[str]]:
         """The headline sentences of every scenario (:func:`headline`)."""
         return {sc: headline(self, sc) for sc in self.scenarios}
+
+    @cached_property
+    def target_waits(self) -> dict[str, float]:
+        """Each service's target wait in weeks, from the assumptions table."""
+        out: dict[str, float] = {}
+        rows = self.assumptions
+        if not {"item", "value"} <= set(rows.columns):
+            return out
+        for item, value in zip(rows["item"].astype(str), rows["value"].astype(str), strict=True):
+            found = re.fullmatch(r"target_wait_weeks \((.+)\)", item.strip())
+            if found is None:
+                continue
+            with contextlib.suppress(ValueError):  # "4 (80%: 3-5)": the point value first
+                out[found.group(1)] = float(value.split()[0])
+        return out
 
     @cached_property
     def last_year(self) -> str:
@@ -203,6 +220,11 @@ def chart_specs(inp: ReportInputs) -> dict[str, alt.TopLevelMixin]:
     res = inp.everywhere
     specs: dict[str, alt.TopLevelMixin] = {
         "waiting": charts.waiting_list(res, names),
+    }
+    waits = charts.waits(res, inp.target_waits, names)
+    if waits is not None:
+        specs["waits"] = waits
+    specs |= {
         "scenario-shortfall": charts.scenario_shortfall(inp.summary, year, names),
         "shortfall": charts.shortfall_by_area(inp.summary, first, year, inp.area_names, names),
     }

@@ -1,0 +1,139 @@
+"""`needsled returns ...`: quarterly provider returns (template, import, outcomes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from needsled.cli_common import console, out
+from needsled.errors import InputError
+
+if TYPE_CHECKING:
+    from needsled.model import Model
+
+returns_app = typer.Typer(
+    name="returns",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Quarterly provider returns: make a provider's Excel return, import filled-in returns "
+    "into a store, and tabulate outcomes and journeys (counts only; small numbers suppressed).",
+)
+
+ModelPath = Annotated[
+    Path, typer.Argument(help="The model (a folder of CSV files, or a workbook) with a directory")
+]
+Store = Annotated[
+    Path, typer.Option("--store", help="Folder of imported returns (created when first used)")
+]
+
+
+def _problems(exc: InputError, outcome: str) -> typer.Exit:
+    console.print(
+        f"[bold red]{len(exc.problems)} problem(s) in {exc.what}[/]; {outcome}:", highlight=False
+    )
+    for p in exc.problems:
+        console.print(f"  - {p}", highlight=False, markup=False)
+    return typer.Exit(1)
+
+
+def _model(path: Path) -> Model:
+    from needsled.io.load import load_model
+
+    try:
+        return load_model(path)
+    except InputError as exc:
+        raise _problems(exc, "fix the model first") from None
+
+
+@returns_app.command("template")
+def template(
+    model: ModelPath,
+    provider: Annotated[
+        str, typer.Option("--provider", help="The provider's code in the directory table")
+    ],
+    quarter: Annotated[
+        str, typer.Option("--quarter", help="Calendar quarter YYYY-Qn, e.g. 2025-Q2 (Apr-Jun)")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="The Excel file to write (.xlsx)")],
+) -> None:
+    """Write a provider's Excel return for one quarter, filled in with its services and areas."""
+    from needsled.returns.template import write_return_template
+
+    loaded = _model(model)
+    try:
+        path = write_return_template(loaded, provider, quarter, out_file)
+    except InputError as exc:
+        raise _problems(exc, "no return was written") from None
+    except FileExistsError as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"Return for {provider}, {quarter} written to {path}", highlight=False)
+
+
+@returns_app.command("import")
+def import_returns(
+    model: ModelPath,
+    files: Annotated[list[Path], typer.Argument(help="Filled-in return workbooks")],
+    store: Store = Path("needsled-returns"),
+) -> None:
+    """Check returns (every problem at once) and add them to the store; nothing is stored
+    unless every file is clean. A return imported again replaces the earlier one."""
+    from needsled.returns.read import read_returns
+    from needsled.returns.store import add_to_store
+
+    loaded = _model(model)
+    try:
+        imported = read_returns(files, loaded)
+    except InputError as exc:
+        raise _problems(exc, "nothing was stored") from None
+    update = add_to_store(store, imported.frame, imported.files)
+    n = len(update.added) + len(update.replaced)
+    out.print(
+        f"Imported {n} return(s) from {len(files)} file(s) into {store} "
+        f"({update.total} return(s) in the store now).",
+        highlight=False,
+    )
+    for p, s, a, q in update.replaced:
+        out.print(
+            f"  replaced the earlier import of {p}, {s}, {a}, {q}", highlight=False, markup=False
+        )
+
+
+@returns_app.command("outcomes")
+def outcomes(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the CSV tables")],
+    store: Store = Path("needsled-returns"),
+    no_suppress: Annotated[
+        bool,
+        typer.Option(
+            "--no-suppress",
+            help="Show counts under 5 (internal use only; every table then says so)",
+        ),
+    ] = False,
+) -> None:
+    """Tables of outcomes and journeys from the stored returns, by quarter, service and area,
+    with totals; small counts suppressed."""
+    from needsled.returns.outcomes import outcome_tables
+    from needsled.returns.store import read_store
+
+    returns = read_store(store)
+    if returns.empty:
+        console.print(
+            f"[red]No returns in {store}[/]: import some first with "
+            "'needsled returns import MODEL FILE.xlsx --store " + str(store) + "'",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    tables = outcome_tables(returns, suppress=not no_suppress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_csv(out_dir / f"{name}.csv", index=False)
+    out.print(f"Wrote {', '.join(f'{n}.csv' for n in tables)} to {out_dir}", highlight=False)
+    if no_suppress:
+        console.print(
+            "[bold red]Suppression is OFF[/]: these tables show counts under 5 and are for "
+            "internal use only; each says so in its 'suppression' column.",
+            highlight=False,
+        )

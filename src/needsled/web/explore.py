@@ -1,0 +1,872 @@
+"""The scenario explorer's computation service: what the page shows when a colleague moves a lever.
+
+One :class:`Explorer` per loaded model, kept by the web application between requests. In
+``__init__`` it does the work that does not depend on the levers: the crime forecast (one
+sample path per replicate), the draws of every uncertain parameter, and the model's first
+scenario as it stands (each other scenario as it stands is computed the first time it is
+asked for, then kept: every result is shown beside it). :meth:`Explorer.evaluate` then does
+only what the levers change:
+
+- demand levers (police reports, referral share and model, self-referral) recompute expected
+  referrals; staff, support-length and cost levers reuse them (the last two are kept);
+- every lever but the money available and the year shown runs the flow engine (the cost of
+  an FTE too: the shortfall's cost is worked out chain by chain inside it);
+- the money available and the year shown only rebuild the headline, the summary and the
+  shortfall chart, from the all-areas figures of the last eight engine runs, which are kept;
+- a whole result is kept for the last 32 settings, so a slider moved back is instant.
+
+**Exactness.** A moved lever is appended to the base scenario as a step change from the first
+projected month, and the scenario keeps its name, so it shares every random number with the
+base run (forecast paths, parameter draws, lever sizes, chain seeds): the difference between
+the two is the levers' effect, not noise. Every figure is the one ``needsled.projection.run``
+and ``needsled.results`` give for :meth:`Explorer.scenario` (the base with the levers
+appended) at the same seed and replicates, summarised and rounded in the same way, and the
+charts are ``needsled.charts``' own, drawn from those tables; tests/web_explore checks it.
+
+**Speed.** A full result needs the engine's 6,400 chains (London, 200 replicates), about 0.4 s
+on two idle cores before the tables, so it cannot meet 0.3 s: benchmarks/bench_explore.py
+prints the figures and their breakdown. :meth:`Explorer.preview` is the fast path: the same
+result from the deterministic run alone (the central line, no 80% band), for the page to show
+while a slider moves, and replace with :meth:`Explorer.evaluate`'s when it rests.
+
+**Threads.** Results are computed on one worker thread per mode (see :func:`_worker`), so the
+memory a computation needs is held once however many threads a web server answers from, and
+a preview never waits behind a full result. Results are shared between callers: treat them
+as read-only. Pure: no files, no web framework.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numba.np.ufunc.parallel import threading_layer
+from numpy.typing import NDArray
+
+from needsled import charts, report
+from needsled.demand import draw_parameters, lever_sizes, point_parameters, referrals
+from needsled.forecast import DEFAULT_METHOD, forecast
+from needsled.model import Model
+from needsled.projection import ScenarioResult, _history_before_start, _with_total, run_chunk
+from needsled.results import ALL_AREAS, _rounded, _yearly, financial_years
+from needsled.scenarios import Lever, Scenario
+from needsled.stats import summarise
+
+__all__ = ["Explorer", "LeverSpec", "lever_specs"]
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+DEMAND_KINDS = ("police_reports", "referral_share", "referral_model", "self_referral")
+ENGINE_KINDS = (*DEMAND_KINDS, "fte", "support_duration", "cost_per_fte")
+# the engine's per-area metrics the page needs (summed or weighted to all areas)
+KEPT: tuple[str, ...] = ("referrals", "starts", "waiting", "open_cases", "mean_wait_weeks")
+KEPT += ("within_target_share", "capacity", "fte", "fte_needed", "fte_shortfall")
+KEPT += ("cost_shortfall", "caseload_per_fte")
+MONTHLY = ("referrals", "capacity", "waiting", "caseload_per_fte")  # charts and headline
+YEARLY: tuple[str, ...] = ("referrals", "waiting", "mean_wait_weeks", "within_target_share")
+YEARLY += ("fte", "fte_needed", "fte_shortfall", "cost_shortfall")  # the summary's figures
+FLOWS = ("referrals", "starts", "drop_outs", "completions")
+STOCKS = ("waiting", "open_cases")
+WEIGHTED = ("mean_wait_weeks", "within_target_share")
+RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT = 32, 8, 2
+CHUNK_AREAS = 16  # areas per engine launch (two for London: least CPU, measured)
+_ENGINE = threading.Lock()  # one engine launch at a time, where Numba needs it
+_WORKERS: dict[bool, ThreadPoolExecutor] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def _engine_guard() -> contextlib.AbstractContextManager[Any]:
+    """Numba's OpenMP and TBB threading layers take parallel launches from several threads at
+    once; its fallback "workqueue" layer aborts the process on a second concurrent launch, so
+    there (or before the layer is known) launches wait for each other."""
+    try:
+        layer = str(threading_layer())  # type: ignore[no-untyped-call]
+    except ValueError:  # no parallel launch yet
+        return _ENGINE
+    return contextlib.nullcontext() if layer in ("omp", "tbb") else _ENGINE
+
+
+def _worker(preview: bool) -> ThreadPoolExecutor:
+    """The one thread that computes every explorer's full results (or previews).
+
+    One thread, not the caller's: a web server answers from a pool of threads, and glibc
+    gives each thread its own malloc arena, which keeps the largest working set it has held
+    (about 0.5 GB for a full result of the London example at 200 replicates). Computed on
+    one thread, that memory is held once and reused, so the server's memory stays flat; it
+    also runs one computation at a time, which is all two cores can do anyway. Previews
+    have their own thread, so that they never wait behind a full result."""
+    with _WORKERS_LOCK:
+        if preview not in _WORKERS:
+            name = "needsled-explore-" + ("preview" if preview else "full")
+            _WORKERS[preview] = ThreadPoolExecutor(1, thread_name_prefix=name)
+        return _WORKERS[preview]
+
+
+RANGE = re.compile(r" \(([^()–]+)–\1\)")  # "(12–12)": a range with nothing in it
+
+
+@dataclass(frozen=True)
+class LeverSpec:
+    """One control on the page: a lever of ``lever`` kind (None: a view setting)."""
+
+    key: str
+    label: str
+    group: str
+    unit: str
+    min: float
+    max: float
+    step: float
+    default: float
+    lever: str | None
+    services: tuple[str, ...] | None = None
+    offences: tuple[str, ...] | None = None
+    value: str | None = None  # referral_model: the model it switches to
+    help: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["name"] = self.key  # the web app's name for the key
+        for k in ("services", "offences"):
+            out[k] = None if out[k] is None else list(out[k])
+        return out
+
+    def to_lever(self, x: float) -> Lever | None:
+        """The scenario lever this setting adds (None at its default, or for a view setting):
+        a step from the first projected month, everywhere the control says."""
+        if self.lever is None or x == self.default:
+            return None
+        if self.lever == "referral_model":
+            return Lever(lever="referral_model", value=self.value, offences=self.offences)
+        if self.lever == "funding_envelope":
+            return Lever(lever="funding_envelope", value=float(x))
+        return Lever.model_validate(
+            {"lever": self.lever, "change": x / 100.0, "services": self.services}
+        )
+
+    def describe(self, x: float) -> str:
+        """The setting in plain words, e.g. "Police recorded crimes: +20%"."""
+        if self.unit == "%":
+            return f"{self.label}: {x:+g}%"
+        if self.lever == "funding_envelope":
+            return f"{self.label}: {_money(x)}"
+        return self.label
+
+
+# (lever kind, label, help): the demand levers, each -50% to +100% everywhere
+DEMAND_LEVERS = (
+    ("police_reports", "Police recorded crimes", "Crimes reported to the police, every offence"),
+    ("referral_share", "Share of recorded victims the police refer", "Never more than everyone"),
+    ("self_referral", "Self- and partner referrals", "For example after an awareness campaign"),
+)
+# (lever kind, label before the service's name, group, help): one lever per service
+SERVICE_LEVERS = (
+    ("fte", "Staff (FTE)", "Staff", "Staff in post in every area"),
+    ("support_duration", "How long support lasts", "Support", "For example court delays"),
+)
+
+
+def _percent(key: str, label: str, group: str, lever: str, help_text: str, **kw: Any) -> LeverSpec:
+    """A relative change from -50% to +100% in steps of 5%."""
+    return LeverSpec(key, label, group, "%", -50.0, 100.0, 5.0, 0.0, lever, help=help_text, **kw)
+
+
+def lever_specs(model: Model) -> list[LeverSpec]:
+    """The levers a page can move for this model, with their ranges, in page order.
+
+    Demand: police recorded crimes, the share the police refer, self-referrals (each -50% to
+    +100%), and a switch per offence to the other referral model (opt-out or opt-in). Staff
+    and support: FTE and support duration by service (-50% to +100%). Money: the cost of one
+    FTE (-20% to +50%) and the money available a year, set against the shortfall's cost (£0
+    to twice today's whole staff bill, rounded up to £1m). View: the April-to-March year shown.
+    """
+    sv = model.services
+    out = [_percent(kind, label, "Demand", kind, text) for kind, label, text in DEMAND_LEVERS]
+    for o, (code, name) in enumerate(zip(model.offence_codes, model.offence_names, strict=True)):
+        now_out = bool(model.pathway.opt_out[:, o].all())  # then the switch is to opt-in
+        words = "Consent first (opt-in)" if now_out else "Automatic (opt-out)"
+        text = "1 switches every area to it; 0 keeps each area's own"
+        out.append(
+            LeverSpec(
+                f"referral_model.{code}",
+                f"{words} police referral: {name}",
+                "Demand",
+                "off/on",
+                0.0,
+                1.0,
+                1.0,
+                0.0,
+                "referral_model",
+                offences=(code,),
+                value="opt-in" if now_out else "opt-out",
+                help=text,
+            )
+        )
+    for kind, label, group, text in SERVICE_LEVERS:
+        out += [
+            _percent(
+                f"{kind}.{sv.codes[s]}",
+                f"{label}: {sv.names[s]}",
+                group,
+                kind,
+                text,
+                services=(sv.codes[s],),
+            )
+            for s in np.flatnonzero(_served_any(model))
+        ]
+    bill = float((model.staffing.fte * sv.cost_per_fte.value[None]).sum())
+    envelope_top = max(1e6, float(np.ceil(2 * bill / 1e6) * 1e6))
+    years = _year_starts(model)
+    first, last = float(years[0]), float(years[-1])
+    return [
+        *out,
+        LeverSpec(
+            "cost_per_fte",
+            "Cost of one FTE",
+            "Money",
+            "%",
+            -20.0,
+            50.0,
+            5.0,
+            0.0,
+            "cost_per_fte",
+            help="Pay, on-costs and overheads of one full-time post",
+        ),
+        LeverSpec(
+            "funding_envelope",
+            "Money available a year to close the gap",
+            "Money",
+            "£ a year",
+            0.0,
+            envelope_top,
+            100_000.0,
+            0.0,
+            "funding_envelope",
+            help="Set against the cost of the shortfall; 0: not set",
+        ),
+        LeverSpec(
+            "year",
+            "Year shown (April to March, starting in)",
+            "View",
+            "year",
+            first,
+            last,
+            1.0,
+            last,
+            None,
+            help="The year of the summary, the headline and the shortfall by area",
+        ),
+    ]
+
+
+def _year_starts(model: Model) -> list[int]:
+    labels = dict.fromkeys(financial_years(model.months).tolist())
+    return [int(y[:4]) for y in labels]
+
+
+@dataclass
+class _Flow:
+    """One engine run, reduced to what the page shows: all-areas arrays, (R, 1, S, T) over
+    replicates and (1, 1, S, T) for the deterministic run; per-area FTE shortfall by year
+    (deterministic, then the mean over replicates); whether each metric's full array held
+    NaN (which picks the summarising path, see :func:`_summarise_as`); and the tables and
+    charts built from it so far, by scenario label (and year)."""
+
+    stoch: dict[str, F32]
+    det: dict[str, F64]
+    area_shortfall: F64  # (2, A, S, Y)
+    monthly_nan: dict[str, bool]
+    yearly_nan: dict[str, bool]
+    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame, F64]] = field(default_factory=dict)
+    charts: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # ms to build it
+
+
+class Explorer:
+    """The explorer's computations for one model (see the module docstring)."""
+
+    def __init__(self, model: Model, replicates: int = 200, seed: int = 20240401) -> None:
+        if replicates < 1:
+            raise ValueError(f"replicates must be at least 1, not {replicates}")
+        self.model, self.replicates, self.seed = model, int(replicates), int(seed)
+        t0 = time.perf_counter()
+        history = _history_before_start(model)
+        n_a, n_o = history.shape[:2]
+        horizon = model.settings.horizon_months
+        fc = forecast(  # exactly as needsled.projection.run calls it
+            history.reshape(n_a * n_o, -1),
+            horizon,
+            self.replicates,
+            np.random.default_rng([self.seed, 1]),
+            method=model.settings.forecast_method or DEFAULT_METHOD,
+            groups=np.tile(np.arange(n_o), n_a),
+        )
+        self._paths = fc.paths.reshape(self.replicates, n_a, n_o, horizon)
+        self._crime_mean = fc.mean.reshape(n_a, n_o, horizon)
+        self._draws = draw_parameters(model, self.replicates, np.random.default_rng([seed, 2]))
+        self._point = point_parameters(model)
+        self._specs = {s.key: s for s in lever_specs(model)}
+        self._years = financial_years(model.months)
+        self._year_labels = list(dict.fromkeys(self._years.tolist()))
+        self._services = dict(zip(model.services.codes, model.services.names, strict=True))
+        self._areas = dict(zip(model.area_codes, model.area_names, strict=True))
+        self._cache_lock = threading.Lock()
+        self._demand: OrderedDict[tuple[Any, ...], F64] = OrderedDict()
+        self._flows: OrderedDict[tuple[Any, ...], _Flow] = OrderedDict()
+        self._bases: dict[tuple[Any, ...], _Flow] = {}  # each scenario as it stands, kept
+        self._results: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._validated: set[str] = set()
+        #: seconds ``__init__`` spent on the forecast and on the first scenario as it stands
+        self.init_seconds = {"forecast": round(time.perf_counter() - t0, 3)}
+        t1 = time.perf_counter()
+        first = model.scenarios[0].name  # as it stands; this also loads the compiled engine
+        self.evaluate(first, {})
+        self.preview(first, {})
+        self.init_seconds["scenarios"] = round(time.perf_counter() - t1, 3)
+
+    # -- the interface ------------------------------------------------------------------------
+
+    def levers(self) -> list[dict[str, Any]]:
+        """The levers a page can move (JSON-able), in page order."""
+        return [s.as_dict() for s in self._specs.values()]
+
+    def evaluate(self, scenario: str | None, settings: Mapping[str, float]) -> dict[str, Any]:
+        """The result for these settings on top of ``scenario`` (default the model's first);
+        settings not given stay at their defaults (see :meth:`levers`).
+
+        A JSON-able dict: ``headline``, plain-words lines as in the report (per service, the
+        list or caseload at the end of the year shown and the staff and money to close the
+        gap; then how far the money available goes, when set); ``summary``, a row per service
+        for the year shown: ``referrals`` (in the year), ``waiting`` (at its end),
+        ``mean_wait_weeks``, ``within_target_share``, ``fte`` (in post), ``fte_needed``,
+        ``fte_shortfall``, ``cost_shortfall`` (£ a year), each ``{mean, p10, p90,
+        deterministic, base}`` (``base``: the base scenario's mean); ``charts``, Vega-Lite
+        specs with their data inline: ``demand`` (demand against capacity), ``waiting`` (the
+        waiting list, beside the base scenario's when levers moved), ``shortfall`` (staff
+        short by area); ``timing_ms`` (this call) and ``timings_ms`` (the computation's
+        parts), ``cached``; and ``model``, ``scenario``, ``label`` (its name in the charts),
+        ``mode``, ``replicates``, ``seed``, ``settings`` (all of them), ``changes`` (the
+        moved levers in plain words), ``year``. Raises ValueError naming every unknown or
+        out-of-range setting, or an unknown scenario.
+        """
+        return self._result(scenario, settings, preview=False)
+
+    def preview(self, scenario: str | None, settings: Mapping[str, float]) -> dict[str, Any]:
+        """The fast path: as :meth:`evaluate`, from the deterministic run alone (``mode`` is
+        "preview"; every p10 and p90 equals the central value, and the charts have no band).
+        The page can show it at once and replace it with :meth:`evaluate`'s result."""
+        return self._result(scenario, settings, preview=True)
+
+    def scenario(self, scenario: str | None, settings: Mapping[str, float]) -> Scenario:
+        """The base scenario with the settings' levers appended: run it with
+        ``needsled.projection.run`` to get the same figures (e.g. to save it in a file)."""
+        base = self._base(scenario)
+        values = self._check(settings)
+        extra = [lv for k, x in values.items() if (lv := self._specs[k].to_lever(x)) is not None]
+        if not extra:
+            return base
+        moved = "; ".join(
+            self._specs[k].describe(x) for k, x in values.items() if self._moved(k, x)
+        )
+        text = f"{base.description} With: {moved}." if base.description else f"With: {moved}."
+        return Scenario(name=base.name, description=text, levers=(*base.levers, *extra))
+
+    # -- checking -----------------------------------------------------------------------------
+
+    def _base(self, scenario: str | None) -> Scenario:
+        if scenario is None:
+            return self.model.scenarios[0]
+        try:
+            return self.model.scenario(scenario)
+        except KeyError as exc:
+            raise ValueError(str(exc.args[0])) from None
+
+    def _moved(self, key: str, x: float) -> bool:
+        spec = self._specs[key]
+        return spec.lever is not None and x != spec.default
+
+    def _engine(self, key: str, x: float) -> bool:
+        return self._moved(key, x) and self._specs[key].lever in ENGINE_KINDS
+
+    def _check(self, settings: Mapping[str, float]) -> dict[str, float]:
+        """Every setting (defaults filled in) as a float; ValueError listing every problem."""
+        problems = []
+        values = {k: s.default for k, s in self._specs.items()}
+        for key, raw in settings.items():
+            spec = self._specs.get(key)
+            if spec is None:
+                problems.append(
+                    f"{key!r} is not a lever of this model; the levers are: "
+                    + ", ".join(self._specs)
+                )
+                continue
+            try:
+                x = float(raw)
+            except (TypeError, ValueError):
+                x = float("nan")
+            whole = spec.unit in ("off/on", "year")
+            if not (np.isfinite(x) and spec.min <= x <= spec.max) or (whole and x != round(x)):
+                what = "a whole number from" if whole else "from"
+                problems.append(
+                    f"{spec.label} ({key}) must be {what} {spec.min:g} to {spec.max:g} "
+                    f"{spec.unit}, not {raw!r}"
+                )
+                continue
+            values[key] = x
+        if problems:
+            raise ValueError("The explorer cannot use these settings:\n- " + "\n- ".join(problems))
+        return values
+
+    # -- computing ----------------------------------------------------------------------------
+
+    def _result(
+        self, scenario: str | None, settings: Mapping[str, float], *, preview: bool
+    ) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        base = self._base(scenario)
+        values = self._check(settings)
+        key = (preview, base.name, tuple(values.items()))
+        computed = False
+        with self._cache_lock:
+            found = self._results.get(key)
+        if found is None:
+            task = _worker(preview).submit(self._compute_once, key, base, values, preview)
+            found, computed = task.result()
+        with self._cache_lock:
+            self._results[key] = found
+            self._results.move_to_end(key)
+            while len(self._results) > RESULTS_KEPT:
+                self._results.popitem(last=False)
+        return {**found, "cached": not computed, "timing_ms": _ms(t0)}
+
+    def _compute_once(
+        self, key: tuple[Any, ...], base: Scenario, values: dict[str, float], preview: bool
+    ) -> tuple[dict[str, Any], bool]:
+        """On the mode's worker thread: the result, unless another request computed it while
+        this one waited."""
+        with self._cache_lock:
+            found = self._results.get(key)
+        if found is not None:
+            return found, False
+        return self._compute(base, values, preview), True
+
+    def _flow(self, base: Scenario, values: dict[str, float], preview: bool) -> tuple[_Flow, bool]:
+        """The engine's run for the levers that change it (the last few are kept), and
+        whether it ran now."""
+        engine = tuple((k, x) for k, x in values.items() if self._specs[k].lever in ENGINE_KINDS)
+        key = (base.name, engine, preview)
+        at_base = all(x == self._specs[k].default for k, x in engine)
+        with self._cache_lock:
+            if key in self._bases:
+                return self._bases[key], False
+            if key in self._flows:
+                self._flows.move_to_end(key)
+                return self._flows[key], False
+        sc = self.scenario(base.name, dict(engine))
+        took: dict[str, float] = {}
+        t0 = time.perf_counter()
+        psizes = lever_sizes(sc, 1, None)
+        det_arr = referrals(self.model, self._crime_mean[None], self._point, sc, psizes)
+        det = self._run(sc, det_arr, self._point, psizes, stochastic=False)
+        took["deterministic"] = _ms(t0)
+        if preview:
+            stoch = det
+        else:
+            t1 = time.perf_counter()
+            rng = np.random.default_rng([self.seed, 3, zlib.crc32(sc.name.encode())])
+            sizes = lever_sizes(sc, self.replicates, rng)  # as projection.run draws them
+            demand = tuple(kx for kx in engine if self._specs[kx[0]].lever in DEMAND_KINDS)
+            arrivals = self._arrivals((base.name, demand), sc, sizes)
+            took["demand"] = _ms(t1)
+            t2 = time.perf_counter()
+            stoch = self._run(sc, arrivals, self._draws, sizes, stochastic=True)
+            took["simulation"] = _ms(t2)
+        t3 = time.perf_counter()
+        flow = _reduce(stoch, det, self._years, self._year_labels, self.model)
+        took["reduce"] = _ms(t3)
+        flow.timings = took
+        with self._cache_lock:
+            if at_base:
+                self._bases[key] = flow
+            else:
+                self._flows[key] = flow
+                while len(self._flows) > FLOWS_KEPT:
+                    self._flows.popitem(last=False)
+        return flow, True
+
+    def _arrivals(self, key: tuple[Any, ...], sc: Scenario, sizes: Any) -> F64:
+        """Expected referrals (R, A, S, T, 2) for the demand levers (the last two are kept)."""
+        if key not in self._demand:
+            self._demand[key] = referrals(self.model, self._paths, self._draws, sc, sizes)
+            while len(self._demand) > DEMANDS_KEPT:
+                self._demand.popitem(last=False)
+        self._demand.move_to_end(key)
+        return self._demand[key]
+
+    def _run(
+        self, sc: Scenario, arrivals: F64, draws: Any, sizes: Any, *, stochastic: bool
+    ) -> dict[str, F32]:
+        """``projection.run_chunk`` over every area, in chunks of ``CHUNK_AREAS`` (results do
+        not depend on the chunking); then the all-areas totals (``projection._with_total``)."""
+        n_a = len(self.model.area_codes)
+        parts = []
+        for first in range(0, n_a, CHUNK_AREAS if stochastic else n_a):
+            areas = list(range(first, min(first + CHUNK_AREAS, n_a) if stochastic else n_a))
+            with _engine_guard():
+                m = run_chunk(
+                    self.model,
+                    sc,
+                    arrivals,
+                    draws,
+                    sizes,
+                    self.seed,
+                    stochastic=stochastic,
+                    areas=areas,
+                )
+            parts.append({k: m[k] for k in KEPT})
+        joined = (
+            parts[0]
+            if len(parts) == 1
+            else {k: np.concatenate([p[k] for p in parts], axis=1) for k in KEPT}
+        )
+        return _with_total(joined, self.model.staffing.served)
+
+    def _compute(self, base: Scenario, values: dict[str, float], preview: bool) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        times: dict[str, float] = {}
+        model = self.model
+        engine = [k for k, x in values.items() if self._engine(k, x)]
+        label = f"{base.name} with your changes" if engine else base.name
+        year = _fy(int(values["year"]))
+        flow, fresh = self._flow(base, values, preview)
+        defaults = {k: s.default for k, s in self._specs.items()}
+        base_flow = self._flow(base, defaults, preview)[0] if engine else flow
+        times["engine"] = _ms(t0)
+        if fresh:  # the engine's parts, when it ran for this result
+            times.update({f"engine.{k}": v for k, v in flow.timings.items()})
+        t1 = time.perf_counter()
+        monthly, yearly, cost = self._tables(flow, label)
+        b_monthly, b_yearly, _ = self._tables(base_flow, base.name)
+        times["tables"] = _ms(t1)
+        t2 = time.perf_counter()
+        lines = self._headline(monthly, yearly, label, year)
+        if values["funding_envelope"] > 0:
+            y_i = self._year_labels.index(year)
+            lines.append(_envelope_line(cost[..., y_i], values["funding_envelope"], year))
+        if preview:
+            lines = [RANGE.sub("", s) for s in lines]
+        times["headline"] = _ms(t2)
+        t3 = time.perf_counter()
+        chart_dicts = self._charts(flow, label, year, monthly, b_monthly if engine else None)
+        times["charts"] = _ms(t3)
+        return {
+            "model": model.name,
+            "scenario": base.name,
+            "label": label,
+            "mode": "preview" if preview else "full",
+            "replicates": 1 if preview else self.replicates,
+            "seed": self.seed,
+            "settings": values,
+            "changes": [self._specs[k].describe(x) for k, x in values.items() if self._moved(k, x)],
+            "year": year,
+            "headline": lines,
+            "summary": _summary(yearly, b_yearly, year, model),
+            "charts": chart_dicts,
+            "timings_ms": times,
+        }
+
+    def _tables(self, flow: _Flow, label: str) -> tuple[pd.DataFrame, pd.DataFrame, F64]:
+        """The flow's monthly and yearly all-areas rows under this label (built once)."""
+        if label not in flow.tables:
+            yearly, cost = _yearly_rows(flow, label, self._years, self.model)
+            flow.tables[label] = (_monthly_rows(flow, label, self.model), yearly, cost)
+        return flow.tables[label]
+
+    def _charts(
+        self,
+        flow: _Flow,
+        label: str,
+        year: str,
+        monthly: pd.DataFrame,
+        base_monthly: pd.DataFrame | None,
+    ) -> dict[str, dict[str, Any]]:
+        """The three charts, from needsled.charts as the report draws them: demand against
+        capacity, the waiting list (the base scenario beside this one when levers moved) and
+        the staff shortfall by area in the year shown."""
+        names, areas = self._services, self._areas
+
+        def waiting() -> Any:
+            both = monthly if base_monthly is None else pd.concat([base_monthly, monthly])
+            return charts.waiting_list(both.reset_index(drop=True), names)
+
+        def shortfall() -> Any:
+            rows = _area_rows(flow, label, self._year_labels, self.model)
+            return charts.shortfall_by_area(rows, label, year, areas, names)
+
+        return {
+            "demand": self._chart(
+                flow, ("demand", label), lambda: charts.demand_capacity(monthly, label, names)
+            ),
+            "waiting": self._chart(flow, ("waiting", label), waiting),
+            "shortfall": self._chart(flow, ("shortfall", label, year), shortfall),
+        }
+
+    def _chart(self, flow: _Flow, key: tuple[str, ...], build: Callable[[], Any]) -> dict[str, Any]:
+        """A chart's Vega-Lite spec (built once per flow and key); checked against the schema
+        the first time each kind is built (its structure does not depend on the levers)."""
+        if key not in flow.charts:
+            check = key[0] not in self._validated
+            flow.charts[key] = build().to_dict(validate=check)
+            self._validated.add(key[0])
+        return flow.charts[key]
+
+    def _headline(
+        self, monthly: pd.DataFrame, yearly: pd.DataFrame, label: str, year: str
+    ) -> list[str]:
+        """``needsled.report.headline`` for one year: the tables cut to that year."""
+        months = set(np.asarray(self.model.months)[self._years == year])
+        inp = report.ReportInputs(
+            model_name=self.model.name,
+            results=monthly.loc[monthly["month"].isin(months)],
+            summary=yearly.loc[yearly["year"] == year],
+            waterfall=pd.DataFrame(),
+            queueing=pd.DataFrame(),
+            observed=pd.DataFrame(),
+            assumptions=pd.DataFrame(),
+            manifest={},
+            area_names=self._areas,
+            service_names=self._services,
+        )
+        return report.headline(inp, label)
+
+
+# -- tables, built the way needsled.results builds them -------------------------------------
+
+
+def _sr(metrics: dict[str, Any], det: dict[str, Any]) -> ScenarioResult:
+    """A ScenarioResult holding only what ``results._yearly`` reads."""
+    empty = np.empty(0)
+    return ScenarioResult(Scenario(name="explorer"), metrics, det, empty, empty, empty, empty)
+
+
+def _yearly_quiet(
+    stoch: dict[str, Any], det: dict[str, Any], metric: str, years: Any, empty: NDArray[np.bool_]
+) -> F64:
+    """``results._yearly`` (1 + R, A', S, Y) without its "Mean of empty slice" warning for
+    the cells that are empty because the service is not there (``empty``, (A', S)): they go
+    in as 0 and come out NaN, as ``_yearly`` gives them; every other cell is computed as
+    ``_yearly`` computes it (cell by cell)."""
+    if not empty.any():
+        return _yearly(_sr(stoch, det), metric, years)[0]
+    cells = empty[None, :, :, None]
+    stoch = {**stoch, metric: np.where(cells, 0, stoch[metric])}
+    det = {**det, metric: np.where(cells[0], 0, det[metric])}
+    x = _yearly(_sr(stoch, det), metric, years)[0]
+    return np.where(cells, np.nan, x)
+
+
+def _reduce(
+    stoch: dict[str, F32], det: dict[str, F32], years: Any, labels: list[str], model: Model
+) -> _Flow:
+    """All-areas slices, per-area FTE shortfall by year, and where NaN would appear."""
+    served = model.staffing.served
+    empty = ~np.vstack([served, _served_any(model)[None]])  # (A + 1, S)
+    short = {"fte_shortfall": stoch["fte_shortfall"]}
+    x = _yearly_quiet(
+        short, {"fte_shortfall": det["fte_shortfall"][0]}, "fte_shortfall", years, empty
+    )
+    means = summarise(x[1:])[0]  # (A + 1, S, Y), as summary_table has it
+    starts = stoch["starts"]
+    idle = any(
+        bool((~(starts[..., years == y].sum(-1, dtype=np.float64) > 0)).any()) for y in labels
+    )
+    return _Flow(
+        stoch={k: v[:, -1:].copy() for k, v in stoch.items()},  # not a view of the whole
+        det={k: v[:, -1:].astype(np.float64) for k, v in det.items()},
+        area_shortfall=np.stack([x[0, :-1], means[:-1]]),
+        monthly_nan={k: bool(np.isnan(stoch[k]).any()) for k in MONTHLY},
+        yearly_nan={k: _yearly_has_nan(stoch[k], idle, k, years, labels) for k in YEARLY},
+    )
+
+
+def _yearly_has_nan(x: F32, idle: bool, metric: str, years: Any, labels: list[str]) -> bool:
+    """Whether ``results._yearly`` gives NaN anywhere for these (R, A + 1, S, T) values, read
+    off the months without building its whole (R, A + 1, S, Y) array. ``idle``: whether some
+    chain started nobody in some year (starts-weighted figures are NaN there)."""
+    if metric in WEIGHTED:
+        return idle
+    nan = np.isnan(x)
+    if not nan.any():
+        return False
+    for y in labels:
+        sel = years == y
+        if metric in FLOWS:
+            bad = nan[..., sel].any()
+        elif metric in STOCKS:
+            bad = nan[..., sel][..., -1].any()
+        elif np.isfinite(x[..., sel]).any():  # nanmean over the year's months
+            bad = nan[..., sel].all(-1).any()
+        else:
+            bad = nan[..., sel][..., -1].any()
+        if bad:
+            return True
+    return False
+
+
+def _summarise_as(part: NDArray[Any], full_has_nan: bool) -> F64:
+    """``summarise(part)`` as it comes out when ``part`` is summarised inside a larger array:
+    NumPy's percentiles without NaN, the NaN-aware kernel with (they differ in the last bits,
+    which can move a rounded figure)."""
+    if full_has_nan:
+        flat = np.ascontiguousarray(part.reshape(part.shape[0], -1), dtype=np.float32)
+        pad = np.full((flat.shape[0], 1), np.nan, dtype=np.float32)
+        return summarise(np.concatenate([flat, pad], axis=1))[:, :-1].reshape(4, *part.shape[1:])
+    return summarise(part)
+
+
+def _frame(
+    label: str, metric: str, stats: F64, det: NDArray[Any], at: Any, **cols: Any
+) -> pd.DataFrame:
+    """Rows as ``needsled.results`` writes them: mean, p10, p50, p90 and the deterministic
+    run's value of the cells ``at`` (index arrays), rounded to the metric's precision."""
+    figures = {k: stats[i][at] for i, k in enumerate(("mean", "p10", "p50", "p90"))}
+    frame = pd.DataFrame(
+        {"scenario": label, **cols, "metric": metric, **figures, "deterministic": det[at]}
+    )
+    return _rounded(frame, metric)
+
+
+def _monthly_rows(flow: _Flow, label: str, model: Model) -> pd.DataFrame:
+    """``results_table``'s all-areas rows of the metrics the charts and the headline use."""
+    shape = flow.det["waiting"].shape[2:]  # (S, T)
+    at = np.nonzero(np.broadcast_to(_served_any(model)[:, None], shape))
+    where = {
+        "area": ALL_AREAS,
+        "service": np.asarray(model.services.codes)[at[0]],
+        "month": np.asarray(model.months)[at[1]],
+    }
+    frames = [
+        _frame(
+            label,
+            metric,
+            _summarise_as(flow.stoch[metric][:, 0], flow.monthly_nan[metric]),
+            flow.det[metric][0, 0],
+            at,
+            **where,
+        ).assign(area_name="All areas")
+        for metric in MONTHLY
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _yearly_rows(flow: _Flow, label: str, years: Any, model: Model) -> tuple[pd.DataFrame, F64]:
+    """``summary_table``'s all-areas rows, every year; and the cost of the shortfall by
+    replicate, service and year (R, S, Y) for the funding envelope."""
+    labels = np.asarray(list(dict.fromkeys(years.tolist())))
+    det = {k: v[0] for k, v in flow.det.items()}
+    served = _served_any(model)
+    at = np.nonzero(np.broadcast_to(served[:, None], (len(served), len(labels))))
+    where = {
+        "year": labels[at[1]],
+        "service": np.asarray(model.services.codes)[at[0]],
+        "area": ALL_AREAS,
+    }
+    frames, cost = [], np.empty(0)
+    for metric in YEARLY:
+        x = _yearly_quiet(flow.stoch, det, metric, years, ~served[None])  # (1 + R, 1, S, Y)
+        stats = _summarise_as(x[1:, 0], flow.yearly_nan[metric])
+        frames.append(_frame(label, metric, stats, x[0, 0], at, **where))
+        if metric == "cost_shortfall":
+            cost = x[1:, 0]
+    return pd.concat(frames, ignore_index=True), cost
+
+
+def _area_rows(flow: _Flow, label: str, labels: list[str], model: Model) -> pd.DataFrame:
+    """``summary_table``'s per-area FTE shortfall rows (what ``shortfall_by_area`` draws:
+    the mean over replicates; the other statistics are not kept)."""
+    shape = flow.area_shortfall.shape[1:]  # (A, S, Y)
+    at = np.nonzero(np.broadcast_to(model.staffing.served[..., None], shape))
+    where = {
+        "year": np.asarray(labels)[at[2]],
+        "service": np.asarray(model.services.codes)[at[1]],
+        "area": np.asarray(model.area_codes)[at[0]],
+    }
+    mean = np.broadcast_to(flow.area_shortfall[1], (4, *shape))
+    frame = _frame(label, "fte_shortfall", mean, flow.area_shortfall[0], at, **where)
+    return frame[["scenario", "year", "service", "area", "metric", "mean", "deterministic"]]
+
+
+def _summary(yearly: pd.DataFrame, base: pd.DataFrame, year: str, model: Model) -> list[Any]:
+    """A row per service for one year: each figure's mean, p10, p90, deterministic, and the
+    base scenario's mean."""
+    cols = ["mean", "p10", "p90", "deterministic"]
+    now = yearly.loc[yearly["year"] == year].set_index(["service", "metric"])[cols]
+    then = base.loc[base["year"] == year].set_index(["service", "metric"])["mean"]
+    figures: dict[Any, dict[Any, Any]] = now.to_dict("index")
+    before: dict[Any, Any] = then.to_dict()
+    sv, rows = model.services, []
+    for s in np.flatnonzero(_served_any(model)):
+        code = sv.codes[s]
+        row: dict[str, Any] = {
+            "service": code,
+            "service_name": sv.names[s],
+            "stretch": bool(sv.stretch[s]),
+        }
+        for metric in YEARLY:
+            row[metric] = {k: _num(v) for k, v in figures[(code, metric)].items()}
+            row[metric]["base"] = _num(before[(code, metric)])
+        rows.append(row)
+    return rows
+
+
+def _envelope_line(cost: F64, envelope: float, year: str) -> str:
+    """How far the money available goes against the cost of every service's shortfall.
+
+    ``cost`` is (R, S): each replicate's cost of the shortfall in the year, by service."""
+    totals = np.nansum(cost, axis=-1)
+    mean = float(totals.mean())
+    if mean <= 0:
+        return f"No service is short of staff in {year}: the {_money(envelope)} is not needed."
+    share = float((totals <= envelope).mean())
+    if len(totals) == 1:
+        verdict = "covers" if share == 1 else "does not cover"
+        return (
+            f"The {_money(envelope)} available {verdict} the {_money(mean)} a year that "
+            f"closing every service's gap costs in {year}."
+        )
+    return (
+        f"The {_money(envelope)} available covers the cost of closing every service's gap "
+        f"in {year} ({_money(mean)} a year on average) in {share:.0%} of the simulated "
+        f"futures."
+    )
+
+
+def _money(x: float) -> str:
+    return f"£{x / 1e6:,.1f}m" if abs(x) >= 1e6 else f"£{x / 1e3:,.0f}k"
+
+
+def _served_any(model: Model) -> NDArray[np.bool_]:
+    """Services served in at least one area (those with an all-areas row)."""
+    return np.asarray(model.staffing.served.any(axis=0), dtype=bool)
+
+
+def _fy(start: int) -> str:
+    return f"{start}/{(start + 1) % 100:02d}"
+
+
+def _num(x: Any) -> float | None:
+    v = float(x)
+    return v if np.isfinite(v) else None
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000.0, 1)

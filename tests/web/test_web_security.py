@@ -1,0 +1,356 @@
+"""Sessions, cookies, CSRF, sign-in rate limit, security headers, the secret, API tokens."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from starlette.requests import Request
+from web_helpers import PASSWORD, add_user, client, csrf_of, sign_in
+
+from needsled.web.config import SECRET_ENV, load_secret
+from needsled.web.db import AuditEntry
+from needsled.web.security import CSP, SESSION_COOKIE, Signer, cookie_secure
+
+
+def _cookies(response: object) -> dict[str, SimpleCookie]:
+    out = {}
+    for raw in response.headers.get_list("set-cookie"):  # type: ignore[attr-defined]
+        c: SimpleCookie = SimpleCookie()
+        c.load(raw)
+        for name in c:
+            out[name] = c
+    return out
+
+
+def _audit(app: FastAPI) -> list[AuditEntry]:
+    with app.state.needsled.store.session() as db:
+        return list(db.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., FastAPI]) -> FastAPI:
+    a = app_factory()
+    add_user(a, "Org A", "admin@a.org", "admin")
+    add_user(a, "Org A", "view@a.org", "viewer")
+    return a
+
+
+def test_session_cookie_is_secure_http_only_same_site(app: FastAPI) -> None:
+    with client(app) as c:
+        page = c.get("/signin")
+        pre = _cookies(page)["needsled_pre"]["needsled_pre"]
+        assert pre["httponly"]
+        assert pre["secure"]
+        assert pre["samesite"].lower() == "lax"
+        r = c.post(
+            "/signin",
+            data={"email": "admin@a.org", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        cookie = _cookies(r)[SESSION_COOKIE][SESSION_COOKIE]
+        assert cookie["httponly"] is True
+        assert cookie["secure"] is True
+        assert cookie["samesite"].lower() == "lax"
+        assert cookie["path"] == "/"
+        assert int(cookie["max-age"]) == 12 * 3600
+        assert c.get("/api/me").json()["email"] == "admin@a.org"
+        # a script reusing the session finds its CSRF token, the one the pages carry
+        assert c.get("/api/session").json()["csrf_token"] == csrf_of(c.get("/tokens").text)
+
+
+def _request(scheme: str, host: str, client_host: str) -> Request:
+    return Request(
+        {
+            "type": "http",
+            "scheme": scheme,
+            "server": (host, 443 if scheme == "https" else 80),
+            "path": "/",
+            "headers": [(b"host", host.encode())],
+            "client": (client_host, 5000),
+            "query_string": b"",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "client_host", "insecure", "secure"),
+    [
+        ("https", "needsled.example.org", "203.0.113.9", False, True),
+        ("https", "127.0.0.1", "127.0.0.1", False, True),
+        ("http", "needsled.example.org", "203.0.113.9", False, True),  # never plain on a network
+        ("http", "needsled.example.org", "127.0.0.1", False, True),  # proxy passing its Host
+        ("http", "127.0.0.1", "203.0.113.9", False, True),
+        ("http", "127.0.0.1", "127.0.0.1", False, False),  # this computer, plain http
+        ("http", "localhost", "::1", False, False),
+        ("http", "192.168.1.20", "192.168.1.30", True, False),  # --insecure-cookies
+    ],
+)
+def test_secure_flag_rule(
+    scheme: str, host: str, client_host: str, insecure: bool, secure: bool
+) -> None:
+    assert cookie_secure(_request(scheme, host, client_host), insecure) is secure
+
+
+def test_signing_out_ends_the_session_on_the_server(app: FastAPI) -> None:
+    with client(app) as c:
+        csrf = sign_in(c, "admin@a.org")
+        stolen = c.cookies.get(SESSION_COOKIE)
+        assert (
+            c.post("/signout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+        )
+    with client(app) as thief:
+        thief.cookies.set(SESSION_COOKIE, stolen or "", domain="testserver")
+        assert thief.get("/api/me").status_code == 401
+
+
+def test_forged_and_expired_cookies_are_refused(app: FastAPI) -> None:
+    with client(app) as c:
+        sign_in(c, "admin@a.org")
+        good = c.cookies.get(SESSION_COOKIE) or ""
+    token, _, _sig = good.partition(".")
+    for bad in (token, good[:-2] + "xx", "nonsense", ""):
+        with client(app) as c:
+            c.cookies.set(SESSION_COOKIE, bad, domain="testserver")
+            assert c.get("/api/me").status_code == 401
+    # a cookie signed with another secret is refused
+    other = Signer("another-secret-" + "y" * 40, 3600).sign_session(token)
+    with client(app) as c:
+        c.cookies.set(SESSION_COOKIE, other, domain="testserver")
+        assert c.get("/api/me").status_code == 401
+    # and one older than the session lifetime
+    signer = app.state.needsled.signer
+    signer.max_age_s = -1
+    try:
+        with client(app) as c:
+            c.cookies.set(SESSION_COOKIE, good, domain="testserver")
+            assert c.get("/api/me").status_code == 401
+    finally:
+        signer.max_age_s = 12 * 3600
+
+
+def test_csrf_is_required_on_forms_and_api_writes(app: FastAPI) -> None:
+    with client(app) as c:
+        csrf = sign_in(c, "admin@a.org")
+        body = {"name": "script", "days": 1}
+        assert c.post("/api/tokens", json=body).status_code == 403
+        assert (
+            c.post("/api/tokens", json=body, headers={"X-CSRF-Token": "wrong"}).status_code == 403
+        )
+        r = c.post("/api/tokens", json=body, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 201
+        # forms: missing, wrong, right
+        assert c.post("/tokens", data={"name": "x"}).status_code == 403
+        assert c.post("/tokens", data={"name": "x", "csrf_token": csrf + "x"}).status_code == 403
+        assert c.post("/tokens", data={"name": "x", "csrf_token": csrf}).status_code == 200
+        # the refusal page says what happened in plain words
+        refused = c.post("/signout", data={})
+        assert refused.status_code == 403
+        assert "security token" in refused.text
+    # another user's CSRF token does not work with this session
+    with client(app) as c2:
+        sign_in(c2, "view@a.org")
+        assert c2.post("/signout", data={"csrf_token": csrf}).status_code == 403
+
+
+def test_sign_in_form_needs_its_token(app: FastAPI) -> None:
+    with client(app) as c:
+        r = c.post("/signin", data={"email": "admin@a.org", "password": PASSWORD})
+        assert r.status_code == 403
+        c.get("/signin")  # sets the pre-session cookie
+        r = c.post(
+            "/signin",
+            data={"email": "admin@a.org", "password": PASSWORD, "csrf_token": "made-up"},
+        )
+        assert r.status_code == 403
+        assert SESSION_COOKIE not in c.cookies
+
+
+def test_sign_in_is_rate_limited_per_email_and_address(app: FastAPI) -> None:
+    with client(app) as c:
+        form = {"email": "admin@a.org", "password": "wrong password!", "csrf_token": ""}
+        form["csrf_token"] = csrf_of(c.get("/signin").text)
+        for _ in range(5):
+            r = c.post("/signin", data=form)
+            assert r.status_code == 400
+            assert "do not match" in r.text
+        r = c.post("/signin", data=form | {"password": PASSWORD})  # right password, too late
+        assert r.status_code == 429
+        assert "Wait 15 minutes" in r.text
+        assert SESSION_COOKIE not in c.cookies
+        api = c.post("/api/session", json={"email": "admin@a.org", "password": PASSWORD})
+        assert api.status_code == 429
+        # another account from the same address is not locked by these failures
+        r = c.post(
+            "/signin",
+            data=form | {"email": "view@a.org", "password": PASSWORD},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+    outcomes = [(e.email, e.outcome) for e in _audit(app) if e.action == "sign-in"]
+    assert outcomes.count(("admin@a.org", "failed: wrong email or password")) == 5
+    assert outcomes.count(("admin@a.org", "refused: rate limit")) == 2
+    assert ("view@a.org", "ok") in outcomes
+
+
+def test_unknown_email_fails_like_a_wrong_password(app: FastAPI) -> None:
+    with client(app) as c:
+        token = csrf_of(c.get("/signin").text)
+        a = c.post("/signin", data={"email": "nobody@a.org", "password": "x", "csrf_token": token})
+        b = c.post("/signin", data={"email": "admin@a.org", "password": "x", "csrf_token": token})
+    assert a.status_code == b.status_code == 400
+    assert "do not match an active account" in a.text
+    assert "do not match an active account" in b.text
+
+
+def test_security_headers_on_pages_api_and_files(app: FastAPI) -> None:
+    with client(app) as c:
+        for path in ("/signin", "/api/me", "/static/app.css", "/api/openapi.json", "/nowhere"):
+            r = c.get(path)
+            h = r.headers
+            assert h["content-security-policy"] == CSP, path
+            assert "unsafe-inline" not in h["content-security-policy"]
+            assert "unsafe-eval" not in h["content-security-policy"]
+            assert "frame-ancestors 'none'" in h["content-security-policy"]
+            assert h["x-frame-options"] == "DENY"
+            assert h["referrer-policy"] == "no-referrer"
+            assert h["x-content-type-options"] == "nosniff"
+            assert h["strict-transport-security"].startswith("max-age=")
+        assert c.get("/signin").headers["cache-control"] == "no-store"
+
+
+def test_pages_have_no_inline_script_or_style(app: FastAPI) -> None:
+    with client(app) as c:
+        sign_in(c, "admin@a.org")
+        for path in (
+            "/",
+            "/signin",
+            "/models",
+            "/scenarios",
+            "/admin/users",
+            "/admin/audit",
+            "/tokens",
+        ):
+            html = c.get(path).text
+            assert " style=" not in html, path
+            assert "<style" not in html, path
+            for tag in html.split("<script")[1:]:
+                head = tag.split(">", 1)[0]
+                assert 'src="' in head or 'type="application/json"' in head, (path, head)
+
+
+def test_secret_file_is_made_once_with_mode_600(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    first = load_secret(tmp_path)
+    path = tmp_path / "secret_key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first) >= 32
+    assert load_secret(tmp_path) == first  # kept across restarts
+    path.chmod(0o644)
+    assert load_secret(tmp_path) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # tightened again
+    monkeypatch.setenv(SECRET_ENV, "s" * 40)
+    assert load_secret(tmp_path) == "s" * 40
+    monkeypatch.setenv(SECRET_ENV, "short")
+    with pytest.raises(ValueError, match="at least 32"):
+        load_secret(tmp_path)
+
+
+def test_api_tokens_act_as_their_user_without_csrf(app: FastAPI) -> None:
+    with client(app) as c:
+        csrf = sign_in(c, "admin@a.org")
+        made = c.post(
+            "/api/tokens", json={"name": "nightly", "days": 2}, headers={"X-CSRF-Token": csrf}
+        ).json()
+    token = made["token"]
+    assert token.startswith("nsl_")
+    with client(app) as script:
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert script.get("/api/me", headers=bearer).json()["email"] == "admin@a.org"
+        # a write needs no CSRF header with a token (a browser never sends one by itself)
+        r = script.post(
+            "/api/users",
+            headers=bearer,
+            json={"email": "new@a.org", "password": PASSWORD, "role": "viewer"},
+        )
+        assert r.status_code == 201
+        # a token cannot make more tokens
+        assert script.post("/api/tokens", headers=bearer, json={"name": "x"}).status_code == 403
+        assert (
+            script.get("/api/me", headers={"Authorization": "Bearer nsl_wrong"}).status_code == 401
+        )
+        assert script.delete(f"/api/tokens/{made['id']}", headers=bearer).status_code == 204
+        assert script.get("/api/me", headers=bearer).status_code == 401
+    with app.state.needsled.store.session() as db:
+        stored = db.scalars(select(AuditEntry.object)).all()
+    assert not any(token in s for s in stored)  # the token itself is never written down
+
+
+def test_permission_changes_and_sign_ins_are_audited(app: FastAPI) -> None:
+    with client(app) as c:
+        csrf = sign_in(c, "admin@a.org")
+        r = c.post(
+            "/admin/users",
+            data={
+                "csrf_token": csrf,
+                "email": "p@a.org",
+                "password": PASSWORD,
+                "role": "provider",
+                "services": "ISVA IDVA",
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        users = c.get("/api/users").json()
+        pid = next(u["id"] for u in users if u["email"] == "p@a.org")
+        r = c.patch(f"/api/users/{pid}", json={"role": "viewer"}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 200
+        assert r.json()["services"] == []
+        audit = c.get("/api/audit").json()
+    got = [(e["action"], e["object"].split(" ", 2)[-1], e["outcome"]) for e in audit]
+    assert ("permission change", "p@a.org", "added as provider of ISVA, IDVA") in got
+    assert ("permission change", "p@a.org", "role provider -> viewer; services -> none") in got
+    signin = [e for e in audit if e["action"] == "sign-in"]
+    assert signin
+    assert signin[0]["email"] == "admin@a.org"
+    assert signin[0]["ip"] == "testclient"
+
+
+def test_an_admin_cannot_lock_themselves_out(app: FastAPI) -> None:
+    with client(app) as c:
+        csrf = sign_in(c, "admin@a.org")
+        me = c.get("/api/me").json()["id"]
+        r = c.patch(f"/api/users/{me}", json={"role": "viewer"}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 422
+        assert "own admin role" in r.json()["problems"][0]["message"]
+
+
+def test_a_deactivated_user_is_signed_out_and_cannot_sign_in(app: FastAPI) -> None:
+    with client(app) as admin, client(app) as viewer:
+        csrf = sign_in(admin, "admin@a.org")
+        sign_in(viewer, "view@a.org")
+        vid = viewer.get("/api/me").json()["id"]
+        r = admin.patch(f"/api/users/{vid}", json={"active": False}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 200
+        assert viewer.get("/api/me").status_code == 401
+        again = viewer.post("/api/session", json={"email": "view@a.org", "password": PASSWORD})
+        assert again.status_code == 400
+
+
+def test_the_secret_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    old = os.umask(0)  # even with a permissive umask
+    try:
+        load_secret(tmp_path / "data")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "data" / "secret_key").stat().st_mode) == 0o600
