@@ -466,3 +466,133 @@ def test_store_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert sorted(p.name for p in store.iterdir()) == sorted([STORE_FILE, LOG_FILE])
     monkeypatch.undo()
     pd.testing.assert_frame_equal(read_store(store), first, check_dtype=False)
+
+
+def test_more_malformed_returns_all_at_once(
+    model: Model, model_dir: Path, template: Path, tmp_path: Path
+) -> None:
+    """Every other way a return can be wrong, each with its file, sheet, cell, value and fix,
+    all in one error; an existing store is left exactly as it was."""
+    good = {name: filled(k) for k, name in enumerate(RCC_SHEETS)}
+    s1, s2, s3 = RCC_SHEETS
+    bad = {k: dict(v) for k, v in good.items()}
+    bad[s1][("fte_in_post", "")] = "2,5"  # a decimal comma: not 25
+    bad[s1][("rereferred", "")] = 13  # more than the 12 referrals
+    for c in ("police", "self", "other agency"):  # a breakdown given, its total blank
+        bad[s2][("referrals", c)] = None
+    bad[s2][("rereferred", "")] = None
+    for c in categories_of("waiting_band", OFFENCES):
+        bad[s2][("waiting_band", c)] = 1
+    bad[s2][("waiting_end", "")] = None
+    bad[s3] = {}  # an empty sheet
+    path = fill(template, tmp_path / "more.xlsx", bad)
+    where1 = rows_by_key(openpyxl.load_workbook(path)[s1])
+    where2 = rows_by_key(openpyxl.load_workbook(path)[s2])
+    # someone unprotects a sheet and types a note beside the counts
+    edit_cell(path, s1, "H20", "called back")
+    before = sha(path)
+
+    store = tmp_path / "store"
+    earlier = fill(template, tmp_path / "earlier.xlsx", good)
+    add_to_store(store, read_return(earlier, model, today=TODAY))
+    stored = {p.name: p.read_bytes() for p in store.iterdir()}
+
+    with pytest.raises(InputError) as err:
+        read_returns([path], model, today=TODAY)
+    problems = err.value.problems
+    assert len(problems) == 6, err.value.report()
+    p = find(problems, s1, f"C{where1['fte_in_post', '']}")
+    assert p.value == "2,5"
+    assert "2.5, not 2,5" in p.message
+    assert "decimals allowed" in p.fix
+    p = find(problems, s1, f"C{where1['rereferred', '']}")
+    assert p.value == "13"
+    assert "more than" in p.message
+    assert "referrals" in p.message
+    assert ": 12" in p.message
+    assert "at most" in p.fix
+    p = find(problems, s2, f"C{where2['waiting_end', '']}")
+    assert "waiting_band" in p.message
+    assert "is blank" in p.message
+    assert "fill in Waiting list at quarter end" in p.fix
+    span = f"C{where2['referrals', 'police']}:C{where2['referrals', 'other agency']}"
+    p = find(problems, s2, span)  # contacted, referrals_offence are given; referrals are not
+    assert "referrals_offence" in p.message
+    assert "is blank" in p.message
+    p = find(problems, s3, None)
+    assert "empty" in p.message
+    assert "zeros" in p.fix
+    p = find(problems, s1, None)
+    assert "outside the return's cells (H20)" in p.message
+    assert "called back" not in str(p)  # what was typed there is not repeated
+    assert all(p.file == str(path) for p in problems)
+
+    code, output = cli("import", str(model_dir), str(path), "--store", str(store))
+    assert code == 1
+    assert "6 problem(s)" in output
+    assert "nothing was stored" in output
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == stored
+    assert sha(path) == before
+
+
+def test_rows_changed_and_identity_blank(model: Model, template: Path, tmp_path: Path) -> None:
+    good = {name: filled(k) for k, name in enumerate(RCC_SHEETS)}
+    path = fill(template, tmp_path / "rows.xlsx", good)
+    book = openpyxl.load_workbook(path)
+    ws = book[RCC_SHEETS[0]]
+    ws.protection.sheet = False
+    ws.delete_rows(rows_by_key(ws)["declined", ""])  # a count's row deleted
+    ws2 = book[RCC_SHEETS[1]]
+    ws2.protection.sheet = False
+    ws2["C4"].value = None  # the provider rubbed out
+    book.save(path)
+    with pytest.raises(InputError) as err:
+        read_returns([path], model, today=TODAY)
+    problems = err.value.problems
+    p = find(problems, RCC_SHEETS[0], None)
+    assert "rows are not those of a needsled return" in p.message
+    assert "missing rows: declined" in p.message
+    assert "do not insert, delete or move rows" in p.fix
+    p = find(problems, RCC_SHEETS[1], "C4")
+    assert "the provider is blank" in p.message
+    assert "returns template" in p.fix
+    assert len(problems) == 2, err.value.report()
+
+
+def test_text_numbers(model: Model, template: Path, tmp_path: Path) -> None:
+    """Numbers typed as text are read as the number they are, and only then."""
+    good = {name: filled(k) for k, name in enumerate(RCC_SHEETS)}
+    typed = {k: dict(v) for k, v in good.items()}
+    typed[RCC_SHEETS[0]][("open_end", "")] = " 1,230 "  # the thousands separator
+    typed[RCC_SHEETS[0]][("fte_in_post", "")] = "2.5"
+    typed[RCC_SHEETS[0]][("closures", "completed")] = "1_0"  # not a number, though float() is
+    path = fill(template, tmp_path / "text.xlsx", typed)
+    with pytest.raises(InputError) as err:
+        read_returns([path], model, today=TODAY)
+    assert len(err.value.problems) == 1, err.value.report()
+    assert err.value.problems[0].value == "1_0"
+    typed[RCC_SHEETS[0]][("closures", "completed")] = 5
+    path = fill(template, tmp_path / "text2.xlsx", typed)
+    frame = read_return(path, model, today=TODAY)
+    got = frame[frame["area"] == "E09000002"].set_index("measure")["value"]
+    assert (got["open_end"], got["fte_in_post"]) == (1230.0, 2.5)
+
+
+def test_a_text_file_that_is_not_record_level(model: Model, tmp_path: Path) -> None:
+    counts = tmp_path / "counts.csv"
+    counts.write_text("service,referrals\nISVA,12\n")
+    with pytest.raises(InputError) as err:
+        read_returns([counts], model, today=TODAY)
+    (p,) = err.value.problems
+    assert p.file == str(counts)
+    assert "text file, not a needsled return" in p.message
+    assert "returns template" in p.fix
+
+
+def test_contacted_guidance_matches_the_calibration() -> None:
+    """Calibration takes self- and agency referrals as contacted (docs/calibration.md): the
+    return's instructions must say so."""
+    text = GUIDANCE["contacted"]
+    assert "self-" in text
+    assert "other-agency" in text
+    assert "as contacted" in text

@@ -130,6 +130,27 @@ def test_hand_made_suppression() -> None:
     assert a2["cases_with_need"] == "5"
 
 
+def test_a_store_that_breaks_a_rule_is_still_suppressed() -> None:
+    """A store written without the import's checks (re-referrals from a provider that gave no
+    referrals) breaks "re-referred at most referrals": the rule is not assumed there, the
+    tables are still made, and small counts are still hidden."""
+    rows = [
+        ("P1", "ISVA", "A1", Q, "rereferred", "", 3.0),
+        ("P1", "ISVA", "A2", Q, "rereferred", "", 6.0),
+    ]
+    for area, routes in (("A1", (1, 0, 1)), ("A2", (9, 0, 1))):
+        for c, v in zip(("police", "self", "other agency"), routes, strict=True):
+            rows.append(("P2", "ISVA", area, Q, "referrals", c, float(v)))
+    j = outcome_tables(pd.DataFrame(rows, columns=list(COLUMNS)))["journeys"]
+    a1 = row(j, quarter=Q, service="ISVA", area="A1")
+    a2 = row(j, quarter=Q, service="ISVA", area="A2")
+    total = row(j, quarter=Q, service="ISVA", area="ALL")
+    assert (a1["referrals"], a1["rereferred"]) == (SUPPRESSED, SUPPRESSED)  # 2 and 3
+    # with the totals 12 and 9 shown, A2's 10 and 6 would give A1's away
+    assert (a2["referrals"], a2["rereferred"]) == (SUPPRESSED, SUPPRESSED)
+    assert (total["referrals"], total["rereferred"]) == ("12", "9")
+
+
 def cli(*args: str) -> tuple[int, str]:
     app = typer.Typer()
     app.add_typer(returns_app)
@@ -186,6 +207,13 @@ SPEC: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, tuple[str, ...
     "time_to_support": ((), WAIT_BANDS, {"starts": WAIT_BANDS}, True),
     "satisfaction": ((), SATISFACTION, {"answers": SATISFACTION}, True),
 }
+# Across tables, within a quarter and service, all areas together: (table, column, the item
+# or "" for each item) is at most (table, column, item); closures are the three reasons.
+ACROSS = (
+    ("outcomes_by_need", "cases_with_need", "outcomes_by_group", "cases_assessed"),
+    ("outcomes_by_need", "improved", "outcomes_by_group", "better"),
+    ("outcomes_by_group", "cases_assessed", "journeys", "closures"),
+)
 AT_MOST = {  # (table, count, the count it is at most, in the same row)
     ("outcomes_by_need", "improved", "cases_with_need"),
     ("outcomes_by_group", "better", "cases_assessed"),
@@ -215,7 +243,8 @@ def random_returns(
                     add("outcome_need", c, n)
                     add("outcome_improved", c, i)
                 assessed = int(need.max() + rng.poisson(1))
-                better = int(rng.binomial(assessed, 0.6))
+                # at least those improved in any one need, at most those assessed
+                better = max(int(rng.binomial(assessed, 0.6)), int(improved.max()))
                 add("outcome_assessed", "", assessed)
                 add("outcome_better", "", better)
                 split = rng.multinomial(assessed, [0.6, 0.3, 0.1])
@@ -228,7 +257,9 @@ def random_returns(
                 for c, x in zip(("police", "self", "other agency"), routes, strict=True):
                     add("referrals", c, x)
                 add("rereferred", "", rng.binomial(routes.sum(), 0.3))
-                for c, x in zip(REASONS, rng.poisson(mean, 3), strict=True):
+                closed = rng.poisson(mean, 3)
+                closed[0] += max(0, assessed - int(closed.sum()))  # assessed are among closed
+                for c, x in zip(REASONS, closed, strict=True):
                     add("closures", c, x)
                 add("reengaged", "", rng.poisson(mean / 2))
                 for c, x in zip(WAIT_BANDS, rng.poisson(mean, 5), strict=True):
@@ -294,7 +325,28 @@ def attacker(
                     sex = [var.get((name, *d[:3], "sex", c, col), -1) for c in SEX]
                     if (name, *d, col) in var and min(sex) >= 0:
                         rules_eq.append({var[(name, *d, col)]: -1} | dict.fromkeys(sex, 1))
+    for small_table, small_col, big_table, big_col in ACROSS:
+        # quarter and service -> the finest counts of each item (small) or of everyone (big)
+        small: dict[tuple[object, ...], list[int]] = {}
+        big: dict[tuple[object, ...], list[int]] = {}
+        for key, j in var.items():
+            name, q, s, *rest = key
+            col = rest[-1]
+            if name == small_table and col == small_col:
+                small.setdefault((q, s, *rest[1:-1]), []).append(j)
+            if name == big_table and big_table == "journeys" and col in REASON_COLUMNS:
+                big.setdefault((q, s), []).append(j)
+            if name == big_table and col == big_col and tuple(rest[1:-1]) == ("all", "all"):
+                big.setdefault((q, s), []).append(j)
+        for (q, s, *item), ids in small.items():
+            if small_table == "outcomes_by_group" and tuple(item) != ("all", "all"):
+                continue
+            if (q, s) in big:
+                rules_le.append(dict.fromkeys(ids, 1) | dict.fromkeys(big[(q, s)], -1))
     return var, cells, rules_eq, rules_le
+
+
+REASON_COLUMNS = ("completed", "disengaged", "handed_over")
 
 
 def constraints(

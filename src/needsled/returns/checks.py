@@ -52,11 +52,19 @@ class Sheet:
     sheet: str
     ident: Mapping[str, tuple[str, str]]  # provider/service/area/quarter -> (text, cell)
     entries: tuple[Entry, ...]
+    # Cells holding something outside the return's own cells (typed after unprotecting the
+    # sheet): a return holds only the counts in its entry cells.
+    stray: tuple[str, ...] = ()
 
 
 def _what(measure: str, category: str) -> str:
     m = MEASURES[measure]
     return f"{m.label} ({measure}{', ' + category if category else ''})"
+
+
+# A number typed as text: digits, an optional decimal point, and commas only as thousands
+# separators ("1,250"). "2,5" (a decimal comma) is refused, not read as 25.
+_NUMBER_TEXT = re.compile(r"^[+-]?([0-9]+|[0-9]{1,3}(,[0-9]{3})+)(\.[0-9]+)?$")
 
 
 def _number(raw: object) -> float | str:
@@ -67,11 +75,12 @@ def _number(raw: object) -> float | str:
         return "is a date or time, not a number (Excel may have turned what was typed into a date)"
     if isinstance(raw, int | float):
         return float(raw)
-    text = str(raw).strip().replace(",", "")
-    try:
-        return float(text)
-    except ValueError:
+    text = str(raw).strip()
+    if re.fullmatch(r"[+-]?[0-9]+,[0-9]{1,2}", text):
+        return "is not a number (a comma is not a decimal point here: write 2.5, not 2,5)"
+    if not _NUMBER_TEXT.match(text):
         return "is not a number"
+    return float(text.replace(",", ""))
 
 
 def _value_problem(sheet: Sheet, e: Entry) -> tuple[float | None, Problem | None]:
@@ -167,6 +176,7 @@ def _breakdown_problems(sheet: Sheet, v: _Values) -> list[Problem]:
                     f"{m.label} ({name}) adds up to {_fmt(total)} but {label} ({m.sums_to}, "
                     f"{v.span(m.sums_to)}) is {_fmt(target)}",
                     "correct the breakdown or the total so that they agree",
+                    _fmt(total),
                 )
         if m.share_of:
             of = MEASURES[m.share_of]
@@ -190,6 +200,14 @@ def _breakdown_problems(sheet: Sheet, v: _Values) -> list[Problem]:
         for bound in m.at_most:
             limit = v.total(bound)
             if limit is None:
+                if not any((bound, c) in v.typed for c in categories_of(bound, v.offences)):
+                    of = MEASURES[bound]
+                    add(
+                        v.span(bound),
+                        f"{m.label} ({name}) is given but {of.label} ({bound}) is blank",
+                        f"fill in {of.label} as well: {m.label.lower()} counts some of them, "
+                        "so it is checked against it",
+                    )
                 continue
             for c in cats:
                 if v.numbers[name, c] > limit:
@@ -350,6 +368,20 @@ def check_sheets(
         found += _ident_problems(sheet, providers, services, areas, today)
         values, value_problems = _sheet_values(sheet, offences)
         found += value_problems + _breakdown_problems(sheet, values)
+        if sheet.stray:
+            shown = ", ".join(sheet.stray[:8]) + (
+                f" and {len(sheet.stray) - 8} more" if len(sheet.stray) > 8 else ""
+            )
+            found.append(
+                Problem(
+                    sheet.file,
+                    f"something is typed outside the return's cells ({shown}); a return holds "
+                    "only the counts in its yellow cells",
+                    "delete what is in those cells (never anything about one person) and type "
+                    "each count into its yellow cell",
+                    sheet.sheet,
+                )
+            )
         if not values.typed and not value_problems:
             found.append(
                 Problem(

@@ -162,6 +162,7 @@ MEASURES: dict[str, Measure] = {
             "Closed cases with cope-and-recover outcomes recorded (needs assessed)",
             (),
             "flow",
+            at_most=("closures",),
         ),
         Measure(
             "outcome_better",
@@ -241,7 +242,9 @@ GUIDANCE: dict[str, str] = {
     "once, including people referred again.",
     "referrals_offence": "The same referrals, by the offence they were referred for (the "
     "model's offence groups). These add up to the referrals by route.",
-    "contacted": "Referrals received that the service made contact with in the quarter.",
+    "contacted": "Referrals received in the quarter that the service was in contact with, "
+    "by every route: count every self- and other-agency referral as contacted (they made "
+    "contact themselves), and police referrals only once the service reached the person.",
     "declined": "People who declined support after first contact, in the quarter.",
     "left_waiting_list": "People who left the waiting list in the quarter without starting "
     "support (could not be reached, no longer wanted it, moved away).",
@@ -262,11 +265,13 @@ GUIDANCE: dict[str, str] = {
     "quarter, in full-time equivalents (a decimal, e.g. 2.5).",
     "fte_vacant": "Funded posts empty on the last day of the quarter, in full-time equivalents.",
     "outcome_need": "Cases closed in the quarter whose assessment found a need in this "
-    "category (a case may have needs in several categories).",
+    "category (a case may have needs in several categories). At most the cases with outcomes "
+    "recorded.",
     "outcome_improved": "Of the closed cases with a need in this category, those better able "
-    "to cope and recover in it at closure. At most the cases with that need.",
+    "to cope and recover in it at closure. At most the cases with that need, and at most the "
+    "cases better able to cope and recover in at least one need.",
     "outcome_assessed": "Cases closed in the quarter that had their needs assessed, so that "
-    "outcomes at closure are recorded.",
+    "outcomes at closure are recorded. At most the cases closed.",
     "outcome_better": "Of those, cases better able to cope and recover in at least one need at "
     "closure.",
     "satisfaction": "Answers to your satisfaction question from people whose support ended in "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from needsled.errors import column_letter
 from needsled.returns.format import GROUPS, MEASURES, categories_of
 
 __all__ = [
@@ -78,7 +79,7 @@ class Line:
 
 def cell(row: int, col: int) -> str:
     """Excel reference of a 0-based (row, column): (0, 2) -> 'C1'."""
-    return f"{chr(65 + col)}{row + 1}"
+    return f"{column_letter(col)}{row + 1}"
 
 
 def sheet_lines(offences: tuple[str, ...]) -> list[Line]:

@@ -28,9 +28,11 @@ hidden count has only one possible value for someone holding all five tables who
 every total is the sum of what it totals (across places and across columns, such as closures
 and their reasons), that each group's categories add up to everyone (or at most everyone, where
 some return left that breakdown out), that a share's numerator is at most its denominator
-(except ``reengaged_share``, a rate) and that a hidden count is at least 1 (zeros are shown).
-Relations between rows of different tables (a need category has at most the cases assessed)
-are not used. A share is shown only when its numerator and denominator both are; a median band
+(except ``reengaged_share``, a rate), that within a quarter and service the cases with a need
+(and those improved in it) are at most the cases with outcomes recorded (and those better in at
+least one need), which are at most the closures, and that a hidden count is at least 1 (zeros
+are shown). A rule is assumed only where the counts keep it (the import checks each return).
+A share is shown only when its numerator and denominator both are; a median band
 only when no count it rests on is hidden. A blank cell means no return gave that count.
 """
 
@@ -57,6 +59,18 @@ SATISFACTION = ("satisfied", "neither", "dissatisfied")
 # Shares whose numerator is not part of the denominator (people who came back into support are
 # not among this period's closures): every other numerator is at most its denominator.
 RATES = frozenset({"reengaged_share"})
+# Rules across tables that the import checks return by return: (table, column, item) is at
+# most (table, column, item), summed over areas within each quarter and service ("" = every
+# item). Cases with a need are among those with outcomes recorded, those improved in a need
+# among those better in at least one, and cases with outcomes recorded among those closed.
+ACROSS = (
+    (
+        ("outcomes_by_need", "cases_with_need", ""),
+        ("outcomes_by_group", "cases_assessed", "all|all"),
+    ),
+    (("outcomes_by_need", "improved", ""), ("outcomes_by_group", "better", "all|all")),
+    (("outcomes_by_group", "cases_assessed", "all|all"), ("journeys", "closures", "")),
+)
 
 
 @dataclass(frozen=True)
@@ -257,10 +271,11 @@ def _lines(pubs: pd.DataFrame, value: np.ndarray) -> list[tuple[int, list[int]]]
 
 
 def _rules(cells: pd.DataFrame) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-    """What the return format says about the cells of one row, as rows ``r @ cells == 0`` and
+    """What the return format says about the cells, as rows ``r @ cells == 0`` and
     ``r @ cells <= 0``: a share's numerator is at most its denominator (those improved, of
     those with the need); each group's categories add up to everyone (``<=`` where some return
-    left that breakdown out)."""
+    left that breakdown out); and, within a quarter and service, the rules across tables in
+    :data:`ACROSS`."""
     keys = ["table", *PLACE, "item", "column"]
     where: dict[tuple[str, ...], list[int]] = {}
     for i, key in enumerate(cells[keys].itertuples(index=False, name=None)):
@@ -275,23 +290,40 @@ def _rules(cells: pd.DataFrame) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     by_table = {t.name: t for t in TABLES}
     eq: list[dict[int, int]] = []
     le: list[dict[int, int]] = []
+
+    def at_most(small: Sequence[int], big: Sequence[int]) -> None:
+        # A rule is only assumed where the counts keep it: a store that did not come through
+        # the import's checks may break one, and a broken rule is nobody's knowledge.
+        if small and big and value[list(small)].sum() <= value[list(big)].sum():
+            row = dict.fromkeys(small, 1)
+            for j in big:
+                row[j] = row.get(j, 0) - 1
+            le.append(row)
+
     for key, cells_of in list(where.items()):
         t = by_table[key[0]]
         for share, num, den in t.shares:
             if share in RATES:  # a rate, not a part of the whole: no "at most"
                 continue
             if key[-1] == num and (*key[:-1], den) in where:
-                row = dict.fromkeys(cells_of, 1)
-                for j in where[(*key[:-1], den)]:
-                    row[j] = row.get(j, 0) - 1
-                le.append(row)
+                at_most(cells_of, where[(*key[:-1], den)])
         if t.item_total and key[4] == t.item_total:
             for g, cats in GROUPS.items():
                 ids = [j for c in cats for j in where.get((*key[:4], f"{g}|{c}", key[5]), [])]
                 if not ids:
                     continue
-                rule = dict.fromkeys(ids, 1) | {cells_of[0]: -1}
-                (eq if value[ids].sum() == value[cells_of[0]] else le).append(rule)
+                if value[ids].sum() == value[cells_of[0]]:
+                    eq.append(dict.fromkeys(ids, 1) | {cells_of[0]: -1})
+                else:
+                    at_most(ids, cells_of[:1])
+    # across tables, within each quarter and service (all its areas together)
+    pooled: dict[tuple[str, ...], list[int]] = {}
+    for (table, quarter, service, _area, item, column), cells_of in where.items():
+        pooled.setdefault((table, quarter, service, item, column), []).extend(cells_of)
+    for (table, column, item), (big_table, big_column, big_item) in ACROSS:
+        for (t_, quarter, service, it, col), small in pooled.items():
+            if t_ == table and col == column and item in ("", it):
+                at_most(small, pooled.get((big_table, quarter, service, big_item, big_column), []))
     n = len(cells)
     return _matrix(eq, n), _matrix(le, n)
 

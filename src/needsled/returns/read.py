@@ -73,17 +73,27 @@ def parse_sheet(file: str, name: str, rows: Sequence[Sequence[object]]) -> Sheet
         return None
     ident: dict[str, tuple[str, str]] = {}
     entries: list[Entry] = []
+    last = 0
     for r, row in enumerate(rows):
         key = _text(at(r, KEY_COL))
         if r == 0 or not key:
             continue
+        last = r
         raw = row[VALUE_COL] if len(row) > VALUE_COL else None
         if key in IDENT_KEYS:
             ident[key] = (_text(raw), cell(r, VALUE_COL))
         else:
             value = None if raw is None or raw == "" else raw
             entries.append(Entry(key, _text(at(r, CATEGORY_COL)), cell(r, VALUE_COL), value))
-    return Sheet(file, name, ident, tuple(entries))
+    # The template writes nothing right of its code columns, nor below the total row that
+    # follows the last count: anything there was typed after unprotecting the sheet.
+    stray = tuple(
+        cell(r, c)
+        for r, row in enumerate(rows)
+        for c, x in enumerate(row)
+        if (c > CATEGORY_COL or r > last + 1) and _text(x) != ""
+    )
+    return Sheet(file, name, ident, tuple(entries), stray)
 
 
 def _csv_rows(path: Path) -> list[list[object]]:
