@@ -75,7 +75,10 @@ class FlowInputs:
     open_start: (C, S) open cases at the start, spread evenly over the phases.
     target_steps: (S,) the longest wait, in whole steps, that still meets the target.
     stretch, priority_first: (S,) booleans.
-    seeds: (C,) one seed per chain (ignored in the deterministic mode).
+    seeds: (C,) one seed per chain (ignored in the deterministic mode): the state of the
+        chain's random stream at the start of its first service. The services of a chain draw
+        from one stream in turn, so a chain's later services can be run on their own from
+        :attr:`FlowOutputs.states` (int64 seeds, or uint64 states).
     period: (T,) optional reporting period of each step, e.g. the month of each week; outputs
         are per period (flows summed, stocks at the period's last step, waits over everyone
         who started in the period). Default: every step is its own period.
@@ -93,7 +96,7 @@ class FlowInputs:
     target_steps: NDArray[np.int64]
     stretch: NDArray[np.bool_]
     priority_first: NDArray[np.bool_]
-    seeds: NDArray[np.int64]
+    seeds: NDArray[np.int64] | NDArray[np.uint64]
     period: NDArray[np.int64] | None = None
 
     def periods(self) -> NDArray[np.int64]:
@@ -146,6 +149,8 @@ class FlowOutputs:
     ``mean_wait_steps`` and ``p90_wait_steps`` are NaN in a step with no starts.
     ``within_target_priority`` counts the priority class's starts within the target wait (zero
     for a service without a separate priority list, where the classes share one list).
+    ``states`` (C, S) uint64: each chain's random stream at the start of each service, so
+    that services ``s:`` alone, given ``states[:, s]`` as seeds, run exactly as they do here.
     """
 
     referrals: F32
@@ -158,11 +163,20 @@ class FlowOutputs:
     within_target_share: F32
     p90_wait_steps: F32
     within_target_priority: F32
+    states: NDArray[np.uint64]
+
+
+def _states(seeds: NDArray[np.int64] | NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """Seeds as the kernel's uint64 stream states: an int64 seed keeps its bits."""
+    x = np.ascontiguousarray(seeds)
+    if x.dtype != np.uint64:
+        x = np.ascontiguousarray(x, dtype=np.int64).view(np.uint64)
+    return np.asarray(x, dtype=np.uint64)
 
 
 def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
     """Run every chain for ``T`` steps; return flows and stocks per reporting period."""
-    out = _kernel(
+    out, states = _kernel(
         np.ascontiguousarray(inputs.arrivals, dtype=np.float64),
         np.ascontiguousarray(inputs.slots, dtype=np.float64),
         np.ascontiguousarray(inputs.hazard, dtype=np.float64),
@@ -175,7 +189,7 @@ def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
         np.ascontiguousarray(inputs.target_steps, dtype=np.int64),
         np.ascontiguousarray(inputs.stretch, dtype=np.bool_),
         np.ascontiguousarray(inputs.priority_first, dtype=np.bool_),
-        np.ascontiguousarray(inputs.seeds, dtype=np.int64),
+        _states(inputs.seeds),
         inputs.periods(),
         stochastic,
     )
@@ -197,6 +211,7 @@ def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
         within_target_share=within,
         p90_wait_steps=p90,
         within_target_priority=out[9],
+        states=states,
     )
 
 
@@ -277,25 +292,27 @@ def _kernel(
     target_steps: NDArray[np.int64],
     stretch: NDArray[np.bool_],
     priority_first: NDArray[np.bool_],
-    seeds: NDArray[np.int64],
+    seeds: NDArray[np.uint64],
     period: NDArray[np.int64],
     stochastic: bool,
-) -> F32:
+) -> tuple[F32, NDArray[np.uint64]]:
     n_chains, n_services, n_steps, _ = arrivals.shape
     n_periods = int(period[-1]) + 1
     n_buckets = waiting_start.shape[3]
     out = np.zeros((len(CHANNELS), n_chains, n_services, n_periods), dtype=np.float32)
+    states = np.empty((n_chains, n_services), dtype=np.uint64)
     max_phases = max(1, int(n_phases.max()))
     max_delay = max(1, int(reengage_steps.max()))
     for c in nb.prange(n_chains):
         state = np.empty(1, dtype=np.uint64)
-        state[0] = np.uint64(seeds[c])
+        state[0] = seeds[c]
         wait = np.empty((2, n_buckets))
         top = np.zeros(2, dtype=np.int64)  # wait[p, k] == 0 for every k > top[p]
         phase = np.empty(max_phases)
         ring = np.empty(max_delay + 1)
         taken = np.empty(n_buckets)
         for s in range(n_services):
+            states[c, s] = state[0]
             k_ph = n_phases[s]
             delay = reengage_steps[s]
             wait[:, :] = waiting_start[c, s]
@@ -413,4 +430,4 @@ def _kernel(
                         wait[p, k] = wait[p, k - 1]
                     wait[p, 0] = 0.0
                     top[p] = min(top[p] + 1, n_buckets - 1)
-    return out
+    return out, states

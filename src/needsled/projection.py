@@ -10,7 +10,7 @@ numbers, which sharpens the comparison between them).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -27,19 +27,28 @@ from needsled.demand import (
     referrals,
     waterfall,
 )
-from needsled.flow import FlowInputs, simulate
+from needsled.flow import FlowInputs, FlowOutputs, simulate
 from needsled.forecast import DEFAULT_METHOD, forecast
 from needsled.model import Model
 from needsled.scenarios import Scenario, month_index
 
 __all__ = [
+    "DERIVED",
     "METRICS",
+    "Chunk",
     "RunResult",
     "ScenarioResult",
+    "chunk_inputs",
+    "chunk_metrics",
+    "cost_shortfall",
     "crime_point_forecast",
+    "fte_needed",
+    "fte_shortfall",
+    "history_before_start",
     "run",
     "run_chunk",
     "staffing_response",
+    "with_total",
 ]
 
 F64 = NDArray[np.float64]
@@ -136,7 +145,7 @@ def run(
         raise ValueError(f"replicates must be at least 1, not {replicates}")
     chosen = [model.scenario(n) for n in scenarios] if scenarios else list(model.scenarios)
     horizon = model.settings.horizon_months
-    history = _history_before_start(model)
+    history = history_before_start(model)
     n_a, n_o = history.shape[:2]
     method = model.settings.forecast_method or DEFAULT_METHOD
     groups = np.tile(np.arange(n_o), n_a)
@@ -177,7 +186,7 @@ def run(
 
 def crime_point_forecast(model: Model, seed: int = 20240401) -> F64:
     """The point forecast of recorded crime (A, O, T) that the deterministic run uses."""
-    history = _history_before_start(model)
+    history = history_before_start(model)
     n_a, n_o = history.shape[:2]
     fc = forecast(
         history.reshape(n_a * n_o, -1),
@@ -246,8 +255,9 @@ def _key(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-def _history_before_start(model: Model) -> F64:
-    """History up to the month before the first projected month."""
+def history_before_start(model: Model) -> F64:
+    """Recorded crime (A, O, months) up to the month before the first projected month: what
+    the forecast is fitted to."""
     cut = month_index(model.history_end) - (model.first_month - 1)
     if cut <= 0:
         return model.crime_history
@@ -274,12 +284,12 @@ def _scenario(
         return run_chunk(model, sc, arrivals, draws, sizes, seed, stochastic=True, areas=areas)
 
     parts = list(executor.map(one, chunks)) if executor else [one(c) for c in chunks]
-    metrics = _with_total(
+    metrics = with_total(
         {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}, model.staffing.served
     )
     point, psizes = point_parameters(model), lever_sizes(sc, 1, None)
     det_arr = referrals(model, crime_mean[None], point, sc, psizes)
-    det = _with_total(
+    det = with_total(
         run_chunk(model, sc, det_arr, point, psizes, seed, stochastic=False), model.staffing.served
     )
     cap = _capacity(model, sc, point, psizes)
@@ -304,27 +314,35 @@ class _Capacity:
 
 
 def _capacity(
-    model: Model, sc: Scenario, draws: Draws, sizes: LeverSizes, fte_base: F64 | None = None
+    model: Model,
+    sc: Scenario,
+    draws: Draws,
+    sizes: LeverSizes,
+    fte_base: F64 | None = None,
+    areas: NDArray[np.int64] | None = None,
 ) -> _Capacity:
     """Staff, places, support weeks and cost per FTE by month, after the scenario's levers.
 
     ``fte_base`` (R, A, S), when given, is the staffing of each replicate (a plan being
-    appraised); it replaces today's staffing and the scenario's FTE levers.
+    appraised); it replaces today's staffing and the scenario's FTE levers. ``areas``: only
+    these areas' staff and places (A is then their number; each value is as for all areas).
     """
     n_r = draws.n
     months = np.arange(model.first_month, model.first_month + model.settings.horizon_months)
     n_t = len(months)
     st = model.staffing
-    base = st.fte[None] if fte_base is None else fte_base
-    fte = np.broadcast_to(base[..., None], (n_r, *st.fte.shape, n_t)).copy()
+    ai = np.arange(len(model.area_codes)) if areas is None else np.asarray(areas)
+    base = st.fte[ai][None] if fte_base is None else fte_base[:, ai]
+    fte = np.broadcast_to(base[..., None], (n_r, len(ai), st.fte.shape[1], n_t)).copy()
     dur = np.broadcast_to(draws.duration_weeks[..., None], (n_r, len(model.services), n_t))
     cost = np.broadcast_to(draws.cost_per_fte[..., None], dur.shape)
     dur, cost = dur.copy(), cost.copy()
     svc = np.array(model.services.codes)
+    codes = [model.area_codes[a] for a in ai]
     for i, lever in enumerate(sc.levers):
         w = lever.profile_weights(months, model.first_month)
         s_on = np.array([lever.services is None or s in lever.services for s in svc], float)
-        a_on = np.array([lever.areas is None or a in lever.areas for a in model.area_codes], float)
+        a_on = np.array([lever.areas is None or a in lever.areas for a in codes], float)
         size = sizes.sizes[i]
         if lever.lever == "fte" and fte_base is None:
             reach = a_on[None, :, None, None] * s_on[None, None, :, None] * w
@@ -332,7 +350,7 @@ def _capacity(
             fte *= 1.0 + rel[:, None, None, None] * reach
             if lever.add is not None:
                 add = size if lever.change is None else np.full(n_r, lever.add)
-                fte += add[:, None, None, None] * reach * st.served[None, :, :, None]
+                fte += add[:, None, None, None] * reach * st.served[ai][None, :, :, None]
         elif lever.lever in ("support_duration", "cost_per_fte"):
             target = dur if lever.lever == "support_duration" else cost
             target *= 1.0 + size[:, None, None] * (s_on[None, :, None] * w[None, None, :])
@@ -349,6 +367,22 @@ def n_phases(duration_steps: F64, cv: F64) -> NDArray[np.int64]:
     """
     wanted = np.where(cv > 0, np.round(1.0 / np.maximum(cv, 1e-3) ** 2), 10_000)
     return np.maximum(1, np.minimum(wanted, np.floor(duration_steps))).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk's areas and services, and what turns the engine's outputs for it into
+    metrics (:func:`chunk_metrics`): staff and places (R, A_c, S_c, T), support weeks and
+    cost per FTE (R, S_c, T), and expected referrals a week (R, A_c, S_c, T)."""
+
+    areas: NDArray[np.int64]
+    services: NDArray[np.int64]
+    step_weeks: float
+    fte: F64
+    slots: F64
+    duration_weeks: F64
+    cost_per_fte: F64
+    demand_week: F64
 
 
 def run_chunk(
@@ -369,13 +403,46 @@ def run_chunk(
     go in and out, so a chunk can run anywhere. With ``fte_base`` (R, A, S) each replicate
     runs that staffing (see :func:`_capacity`), and the metrics also hold
     ``within_target_priority``, the priority referrals' starts within the target wait.
+    The same as :func:`chunk_inputs`, :func:`needsled.flow.simulate`, :func:`chunk_metrics`.
     """
-    ai = np.arange(arrivals.shape[1]) if areas is None else np.asarray(areas)
-    cap = _capacity(model, sc, draws, sizes, fte_base)
+    inputs, chunk = chunk_inputs(
+        model, sc, arrivals, draws, sizes, seed, areas=areas, fte_base=fte_base
+    )
+    out = simulate(inputs, stochastic=stochastic)
+    return chunk_metrics(out, chunk, model, priority=fte_base is not None)
+
+
+def chunk_inputs(
+    model: Model,
+    sc: Scenario,
+    arrivals: F64,
+    draws: Draws,
+    sizes: LeverSizes,
+    seed: int,
+    *,
+    areas: Sequence[int] | None = None,
+    services: Sequence[int] | None = None,
+    states: NDArray[np.uint64] | None = None,
+    fte_base: F64 | None = None,
+) -> tuple[FlowInputs, Chunk]:
+    """The engine's inputs for one scenario in some areas (default all), as
+    :func:`run_chunk` simulates them, and what :func:`chunk_metrics` needs besides.
+
+    ``services`` (default all, in order) and ``states``: the chains' later services alone,
+    e.g. ``services=range(s, S)`` from ``states = FlowOutputs.states[:, s]`` of an earlier
+    run whose services before ``s`` had the same inputs; they then run exactly as in a run of
+    every service (each chain's services draw from one random stream in turn).
+    """
+    ai = np.arange(arrivals.shape[1]) if areas is None else np.asarray(areas, dtype=np.int64)
     sv, st = model.services, model.staffing
+    si = np.arange(len(sv)) if services is None else np.asarray(services, dtype=np.int64)
+    if states is None and services is not None and list(si) != list(range(len(sv))):
+        raise ValueError("a chunk of some services needs the chains' states at the first")
+    arr = arrivals[:, ai]  # (R, A_c, S, T, 2)
+    cap = _capacity(model, sc, draws, sizes, fte_base, areas=ai)
     weekly = model.settings.step == "week"
     step_weeks = 1.0 if weekly else WEEKS_PER_MONTH
-    n_r, n_s, n_t = draws.n, len(sv), arrivals.shape[3]
+    n_r, n_t = draws.n, arrivals.shape[3]
     n_c = len(ai) * n_r
     k = max(2, round(model.settings.wait_buckets_months * WEEKS_PER_MONTH / step_weeks) + 1)
     base_steps = sv.duration_weeks.value / step_weeks
@@ -383,40 +450,77 @@ def run_chunk(
     hazard = np.minimum(1.0, phases[None, :, None] / (cap.duration_weeks / step_weeks))
     drop = 1.0 - (1.0 - draws.drop_out_per_month) ** (step_weeks / WEEKS_PER_MONTH)
 
-    def chains(x: F64) -> F64:  # (R, A, ...) -> (A_chunk * R, ...)
-        x = x[:, ai]
+    def chains(x: F64) -> F64:  # (R, A_c, ...) -> (A_c * R, ...)
         return np.moveaxis(x, 1, 0).reshape(n_c, *x.shape[2:])
 
     def per_chain(x: F64) -> F64:  # (R, ...) -> repeated for each area
         return np.broadcast_to(x[None], (len(ai), *x.shape)).reshape(n_c, *x.shape[1:])
 
-    prio0 = arrivals[:, :, :, 0, 0].sum(0) / np.maximum(arrivals[:, :, :, 0, :].sum((0, 3)), 1e-12)
-    wait0 = _waiting_start(st.waiting_start, st.waiting_start_mean_weeks / step_weeks, prio0, k)
+    prio0 = arr[:, :, :, 0, 0].sum(0) / np.maximum(arr[:, :, :, 0, :].sum((0, 3)), 1e-12)
+    cells = np.ix_(ai, si)
+    wait0 = _waiting_start(
+        st.waiting_start[cells], st.waiting_start_mean_weeks[cells] / step_weeks, prio0[:, si], k
+    )
+    open0 = st.open_start[cells]
     month_of = _steps(n_t, weekly)
     per_month = np.bincount(month_of, minlength=n_t)[month_of]  # steps in each step's month
+    arr = arr if services is None else arr[:, :, si]
     inputs = FlowInputs(
-        arrivals=chains(arrivals[:, :, :, month_of] / per_month[:, None]),
-        slots=chains(cap.slots[..., month_of]),
-        hazard=per_chain(hazard[..., month_of]),
-        n_phases=phases,
-        drop=per_chain(drop),
-        reengage_share=per_chain(draws.reengage_share),
+        arrivals=chains(arr[:, :, :, month_of] / per_month[:, None]),
+        slots=chains(cap.slots[:, :, si][..., month_of]),
+        hazard=per_chain(hazard[:, si][..., month_of]),
+        n_phases=phases[si],
+        drop=per_chain(drop[:, si]),
+        reengage_share=per_chain(draws.reengage_share[:, si]),
         reengage_steps=np.maximum(1, np.round(sv.reengage_after_weeks / step_weeks)).astype(
             np.int64
-        ),
+        )[si],
         waiting_start=chains(np.broadcast_to(wait0[None], (n_r, *wait0.shape))),
-        open_start=chains(np.broadcast_to(st.open_start[None], (n_r, *st.open_start.shape))),
-        target_steps=np.floor(sv.target_wait_weeks / step_weeks + 1e-9).astype(np.int64),
-        stretch=sv.stretch,
-        priority_first=sv.priority_first,
-        seeds=_chain_seeds(seed, ai, n_r),
+        open_start=chains(np.broadcast_to(open0[None], (n_r, *open0.shape))),
+        target_steps=np.floor(sv.target_wait_weeks / step_weeks + 1e-9).astype(np.int64)[si],
+        stretch=sv.stretch[si],
+        priority_first=sv.priority_first[si],
+        seeds=_chain_seeds(seed, ai, n_r) if states is None else states,
         period=month_of if weekly else None,
     )
-    out = simulate(inputs, stochastic=stochastic)
+    chunk = Chunk(
+        areas=ai,
+        services=si,
+        step_weeks=step_weeks,
+        fte=cap.fte[:, :, si],
+        slots=cap.slots[:, :, si],
+        duration_weeks=cap.duration_weeks[:, si],
+        cost_per_fte=cap.cost_per_fte[:, si],
+        demand_week=arr.sum(-1) / WEEKS_PER_MONTH,
+    )
+    return inputs, chunk
 
-    def back(x: F32) -> F32:  # (A_chunk * R, S, T) -> (R, A_chunk, S, T)
-        return np.moveaxis(x.reshape(len(ai), n_r, n_s, n_t), 0, 1)
 
+DERIVED: tuple[str, ...] = ("utilisation", "caseload_per_fte", "fte", "places", "capacity")
+DERIVED += ("fte_needed", "fte_shortfall", "cost_shortfall")
+
+
+def chunk_metrics(
+    out: FlowOutputs,
+    chunk: Chunk,
+    model: Model,
+    *,
+    wanted: Sequence[str] | None = None,
+    priority: bool = False,
+) -> dict[str, F32]:
+    """The metrics (R, A_c, S_c, T) float32 of one chunk from the engine's outputs for it:
+    every one in :data:`METRICS` (``wanted``: those engine outputs and those of
+    :data:`DERIVED`; the rest are left out), and with ``priority``
+    ``within_target_priority`` too."""
+    n_a, n_s = len(chunk.areas), len(chunk.services)
+    n_t = out.referrals.shape[2]
+    n_r = out.referrals.shape[0] // n_a
+    want = set(METRICS if wanted is None else wanted)
+
+    def back(x: F32) -> F32:  # (A_c * R, S_c, T) -> (R, A_c, S_c, T)
+        return np.moveaxis(x.reshape(n_a, n_r, n_s, n_t), 0, 1)
+
+    weeks = np.float32(chunk.step_weeks)
     m: dict[str, F32] = {
         "referrals": back(out.referrals),
         "starts": back(out.starts),
@@ -424,15 +528,21 @@ def run_chunk(
         "open_cases": back(out.open_cases),
         "drop_outs": back(out.drop_outs),
         "completions": back(out.completions),
-        "mean_wait_weeks": back(out.mean_wait_steps) * np.float32(step_weeks),
-        "p90_wait_weeks": back(out.p90_wait_steps) * np.float32(step_weeks),
-        "within_target_share": back(out.within_target_share),
     }
-    if fte_base is not None:
+    if "mean_wait_weeks" in want:
+        m["mean_wait_weeks"] = back(out.mean_wait_steps) * weeks
+    if "p90_wait_weeks" in want:
+        m["p90_wait_weeks"] = back(out.p90_wait_steps) * weeks
+    m["within_target_share"] = back(out.within_target_share)
+    if priority:
         m["within_target_priority"] = back(out.within_target_priority)
-    fte = cap.fte[:, ai]
-    _derived(m, fte, cap.slots[:, ai], arrivals[:, ai].sum(-1) / WEEKS_PER_MONTH, cap, model)
-    return m
+    _derived(m, chunk, model, [k for k in DERIVED if k in want])
+    for key in ("waiting", "mean_wait_weeks", "p90_wait_weeks"):
+        if key in m:
+            stretch = model.services.stretch[chunk.services][None, None, :, None]
+            m[key] = np.where(stretch, np.float32(0), m[key]).astype(np.float32)
+    keep = want | {"within_target_priority"}
+    return {k: v for k, v in m.items() if k in keep}
 
 
 def _steps(n_months: int, weekly: bool) -> NDArray[np.int64]:
@@ -468,10 +578,9 @@ def _chain_seeds(seed: int, areas: NDArray[np.int64], n_r: int) -> NDArray[np.in
     return (np.concatenate(rows) >> np.uint64(1)).astype(np.int64)
 
 
-def _derived(
-    m: dict[str, F32], fte: F64, slots: F64, demand_week: F64, cap: _Capacity, model: Model
-) -> None:
-    """FTE needed to meet the target wait, and the shortfall in FTE and money.
+def fte_needed(m: Mapping[str, F32], chunk: Chunk, model: Model) -> F64:
+    """FTE needed to meet the target wait (R, A_c, S_c, T), from a chunk's waiting list and
+    open cases (before stretch services' lists are set to 0).
 
     Queue services: the capacity (starts a week) needed is the larger of the NHS-R target
     capacity (Kingman form, cv 1) and the relief capacity that brings today's list to its
@@ -479,37 +588,75 @@ def _derived(
     services: FTE = open cases / safe caseload per FTE.
     """
     sv = model.services
-    tw = sv.target_wait_weeks[None, None, :, None]
-    dur = cap.duration_weeks[:, None]
-    per_fte_week = sv.places_per_fte[None, None, :, None] / dur
-    target = queueing.target_capacity(demand_week, tw)
-    waiting = np.maximum(m["waiting"], 0.0)  # no -1e-15 from floating-point subtraction
-    relief = queueing.relief_capacity(
-        demand_week, waiting, queueing.target_queue_size(demand_week, tw), TIME_TO_TARGET_WEEKS
-    )
-    queue_fte = np.maximum(target, relief) / per_fte_week
-    stretch_fte = m["open_cases"] / sv.places_per_fte[None, None, :, None]
-    needed = np.where(sv.stretch[None, None, :, None], stretch_fte, queue_fte)
+    si = chunk.services
+    ppf = sv.places_per_fte[si][None, None, :, None]
+    stretch = sv.stretch[si]
+    needed = np.empty(m["open_cases"].shape)
+    needed[:, :, stretch] = m["open_cases"][:, :, stretch] / ppf[:, :, stretch]
+    queue = ~stretch
+    if queue.any():
+        demand_week = chunk.demand_week[:, :, queue]
+        tw = sv.target_wait_weeks[si][queue][None, None, :, None]
+        per_fte_week = ppf[:, :, queue] / chunk.duration_weeks[:, None, queue]
+        target = queueing.target_capacity(demand_week, tw)
+        waiting = np.maximum(m["waiting"][:, :, queue], 0.0)  # no -1e-15 from subtraction
+        relief = queueing.relief_capacity(
+            demand_week, waiting, queueing.target_queue_size(demand_week, tw), TIME_TO_TARGET_WEEKS
+        )
+        needed[:, :, queue] = np.maximum(target, relief) / per_fte_week
+    return needed
+
+
+def fte_shortfall(needed: F64, chunk: Chunk) -> F64:
+    """FTE short of what the target wait needs (R, A_c, S_c, T): never below 0."""
+    return np.maximum(needed - chunk.fte, 0.0)
+
+
+def cost_shortfall(short: F64, chunk: Chunk) -> F32:
+    """What the shortfall's staff would cost, £ a year, float32 (R, A_c, S_c, T)."""
+    return (short * chunk.cost_per_fte[:, None]).astype(np.float32)
+
+
+def _derived(m: dict[str, F32], chunk: Chunk, model: Model, wanted: Sequence[str]) -> None:
+    """The metrics computed from the engine's (those of :data:`DERIVED` in ``wanted``):
+    caseloads, staff and places, the capacity they give, and the FTE needed to meet the
+    target wait (:func:`fte_needed`) with the shortfall in FTE and money."""
+    fte, slots = chunk.fte, chunk.slots
     with np.errstate(invalid="ignore", divide="ignore"):
-        m["utilisation"] = np.where(slots > 0, m["open_cases"] / slots, np.nan).astype(np.float32)
-        m["caseload_per_fte"] = np.where(fte > 0, m["open_cases"] / fte, np.nan).astype(np.float32)
-    m["fte"] = fte.astype(np.float32)
-    m["places"] = slots.astype(np.float32)
-    m["capacity"] = (slots / dur * WEEKS_PER_MONTH).astype(np.float32)
-    m["fte_needed"] = needed.astype(np.float32)
-    short = np.maximum(needed - fte, 0.0)
-    m["fte_shortfall"] = short.astype(np.float32)
-    m["cost_shortfall"] = (short * cap.cost_per_fte[:, None]).astype(np.float32)
-    for key in ("waiting", "mean_wait_weeks", "p90_wait_weeks"):
-        m[key] = np.where(sv.stretch[None, None, :, None], np.float32(0), m[key]).astype(np.float32)
+        if "utilisation" in wanted:
+            util = np.where(slots > 0, m["open_cases"] / slots, np.nan)
+            m["utilisation"] = util.astype(np.float32)
+        if "caseload_per_fte" in wanted:
+            load = np.where(fte > 0, m["open_cases"] / fte, np.nan)
+            m["caseload_per_fte"] = load.astype(np.float32)
+    if "fte" in wanted:
+        m["fte"] = fte.astype(np.float32)
+    if "places" in wanted:
+        m["places"] = slots.astype(np.float32)
+    if "capacity" in wanted:
+        dur = chunk.duration_weeks[:, None]
+        m["capacity"] = (slots / dur * WEEKS_PER_MONTH).astype(np.float32)
+    if {"fte_needed", "fte_shortfall", "cost_shortfall"} & set(wanted):
+        needed = fte_needed(m, chunk, model)
+        m["fte_needed"] = needed.astype(np.float32)
+        short = fte_shortfall(needed, chunk)
+        m["fte_shortfall"] = short.astype(np.float32)
+        if "cost_shortfall" in wanted:
+            m["cost_shortfall"] = cost_shortfall(short, chunk)
 
 
-def _with_total(m: dict[str, F32], served: NDArray[np.bool_]) -> dict[str, F32]:
-    """Append 'all areas' (sums, or starts-weighted waits); NaN where a service is absent."""
+def with_total(
+    m: Mapping[str, F32], served: NDArray[np.bool_], *, totals_only: bool = False
+) -> dict[str, F32]:
+    """Append 'all areas' to metrics (R, A, S, T): (R, A + 1, S, T), the last area all areas
+    together (sums, or starts-weighted waits, or pooled ratios; NaN for a 90th percentile),
+    and NaN where a service is absent (``served`` (A, S)). With ``totals_only`` only the
+    all-areas row (R, 1, S, T), as it would be appended."""
     mask = served[None, :, :, None]
     out: dict[str, F32] = {}
     starts = np.where(mask, m["starts"], 0)
     total_starts = starts.sum(1, keepdims=True)
+    served_any = np.asarray(served.any(axis=0))[None, None, :, None]
     for key, x in m.items():
         x = np.where(mask, x, np.float32(np.nan))
         if key in SUMMED:
@@ -525,8 +672,11 @@ def _with_total(m: dict[str, F32], served: NDArray[np.bool_]) -> dict[str, F32]:
                 ).sum(1, keepdims=True)
         else:  # a 90th percentile cannot be pooled from the areas' 90th percentiles
             tot = np.full_like(x[:, :1], np.nan)
-        out[key] = np.concatenate([x, tot.astype(np.float32)], axis=1)
-    served_any = np.asarray(served.any(axis=0))[None, None, :, None]
-    for key in out:
-        out[key][:, -1:] = np.where(served_any, out[key][:, -1:], np.nan)
+        if totals_only:
+            out[key] = np.where(served_any, tot.astype(np.float32), np.float32(np.nan))
+        else:
+            out[key] = np.concatenate([x, tot.astype(np.float32)], axis=1)
+    if not totals_only:
+        for key in out:
+            out[key][:, -1:] = np.where(served_any, out[key][:, -1:], np.nan)
     return out

@@ -18,7 +18,17 @@ from needsled.projection import METRICS, WEEKS_PER_MONTH, RunResult, ScenarioRes
 from needsled.scenarios import month_index
 from needsled.stats import summarise
 
-__all__ = ["ALL_AREAS", "queueing_table", "results_table", "summary_table", "waterfall_table"]
+__all__ = [
+    "ALL_AREAS",
+    "DECIMALS",
+    "financial_years",
+    "queueing_table",
+    "results_table",
+    "rounded",
+    "summary_table",
+    "waterfall_table",
+    "yearly",
+]
 
 ALL_AREAS = "ALL"
 RESULT_COLUMNS = [
@@ -48,7 +58,7 @@ DECIMALS = {
 }
 
 
-def _rounded(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+def rounded(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Round one metric's rows to its precision (no negative zeros)."""
     places = DECIMALS.get(metric, 1)
     for col in ("mean", "p10", "p50", "p90", "deterministic"):
@@ -75,7 +85,7 @@ def results_table(res: RunResult) -> pd.DataFrame:
             det = sr.deterministic[metric]
             a_i, s_i, t_i = np.nonzero(np.broadcast_to(served[..., None], det.shape))
             frames.append(
-                _rounded(
+                rounded(
                     pd.DataFrame(
                         {
                             "scenario": sr.scenario.name,
@@ -107,7 +117,7 @@ def financial_years(months: tuple[str, ...]) -> NDArray[np.str_]:
     return np.array([f"{y}/{(y + 1) % 100:02d}" for y in start])
 
 
-def _yearly(
+def yearly(
     sr: ScenarioResult, metric: str, years: NDArray[np.str_]
 ) -> tuple[NDArray[np.float64], list[str]]:
     """(R or 1, A+1, S, Y) yearly value per replicate: flows summed, stocks at year end,
@@ -163,12 +173,12 @@ def summary_table(res: RunResult) -> pd.DataFrame:
     frames = []
     for sr in res.scenarios:
         for metric in SUMMARY_METRICS:
-            x, labels = _yearly(sr, metric, years)
+            x, labels = yearly(sr, metric, years)
             stats = summarise(x[1:])
             det = x[0]
             a_i, s_i, y_i = np.nonzero(np.broadcast_to(served[..., None], det.shape))
             frames.append(
-                _rounded(
+                rounded(
                     pd.DataFrame(
                         {
                             "scenario": sr.scenario.name,

@@ -57,8 +57,8 @@ from needsled import charts, report
 from needsled.demand import draw_parameters, lever_sizes, point_parameters, referrals
 from needsled.forecast import DEFAULT_METHOD, forecast
 from needsled.model import Model
-from needsled.projection import ScenarioResult, _history_before_start, _with_total, run_chunk
-from needsled.results import ALL_AREAS, _rounded, _yearly, financial_years
+from needsled.projection import ScenarioResult, history_before_start, run_chunk, with_total
+from needsled.results import ALL_AREAS, financial_years, rounded, yearly
 from needsled.scenarios import Lever, Scenario
 from needsled.stats import summarise
 
@@ -299,7 +299,7 @@ class Explorer:
             raise ValueError(f"replicates must be at least 1, not {replicates}")
         self.model, self.replicates, self.seed = model, int(replicates), int(seed)
         t0 = time.perf_counter()
-        history = _history_before_start(model)
+        history = history_before_start(model)
         n_a, n_o = history.shape[:2]
         horizon = model.settings.horizon_months
         fc = forecast(  # exactly as needsled.projection.run calls it
@@ -538,7 +538,7 @@ class Explorer:
             if len(parts) == 1
             else {k: np.concatenate([p[k] for p in parts], axis=1) for k in KEPT}
         )
-        return _with_total(joined, self.model.staffing.served)
+        return with_total(joined, self.model.staffing.served)
 
     def _compute(self, base: Scenario, values: dict[str, float], preview: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -666,11 +666,11 @@ def _yearly_quiet(
     in as 0 and come out NaN, as ``_yearly`` gives them; every other cell is computed as
     ``_yearly`` computes it (cell by cell)."""
     if not empty.any():
-        return _yearly(_sr(stoch, det), metric, years)[0]
+        return yearly(_sr(stoch, det), metric, years)[0]
     cells = empty[None, :, :, None]
     stoch = {**stoch, metric: np.where(cells, 0, stoch[metric])}
     det = {**det, metric: np.where(cells[0], 0, det[metric])}
-    x = _yearly(_sr(stoch, det), metric, years)[0]
+    x = yearly(_sr(stoch, det), metric, years)[0]
     return np.where(cells, np.nan, x)
 
 
@@ -742,7 +742,7 @@ def _frame(
     frame = pd.DataFrame(
         {"scenario": label, **cols, "metric": metric, **figures, "deterministic": det[at]}
     )
-    return _rounded(frame, metric)
+    return rounded(frame, metric)
 
 
 def _monthly_rows(flow: _Flow, label: str, model: Model) -> pd.DataFrame:
