@@ -21,10 +21,13 @@ from needsled.maps import AreaGeometry
 from needsled.results import ALL_AREAS
 
 __all__ = [
+    "ACTUAL_MEASURES",
     "PALETTE",
     "SLIDE_CONFIG",
     "SLIDE_HEIGHT",
     "SLIDE_WIDTH",
+    "actual_vs_model",
+    "actual_vs_model_rows",
     "area_map",
     "demand_capacity",
     "scenario_shortfall",
@@ -534,3 +537,138 @@ def area_map(
         return None
     heading = alt.Title(title, subtitle=subtitle) if subtitle else alt.Title(title)
     return chart.properties(title=heading)
+
+
+#: The returned figures the actual-against-modelled chart shows, in its column order.
+ACTUAL_MEASURES = {
+    "referrals": "Referrals",
+    "starts": "Started support",
+    "waiting_end": "Waiting list at quarter end",
+}
+_FLAGS = {
+    "above": "Above the band",
+    "below": "Below the band",
+    "within": "Within the band",
+}
+
+
+def actual_vs_model_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of an actual-against-modelled table (``needsled.returns.compare``) that the
+    chart shows: for each service, all areas together (area ``ALL``) where the returns cover
+    every area it serves, else its area with the most figures outside the band (the first
+    such area in code order on a tie); only the measures in :data:`ACTUAL_MEASURES`."""
+    rows = table.loc[table["measure"].isin(list(ACTUAL_MEASURES))].astype(
+        {"service": str, "area": str, "measure": str, "flag": str}
+    )
+    keep = []
+    for _service, part in rows.groupby("service", sort=False):
+        if (part["area"] == ALL_AREAS).any():
+            keep.append(part.loc[part["area"] == ALL_AREAS])
+            continue
+        outside = part["flag"].isin(["above", "below"]).groupby(part["area"]).sum()
+        worst = sorted(outside.index, key=lambda a: (-int(outside[a]), a))[0]
+        keep.append(part.loc[part["area"] == worst])
+    if not keep:
+        return rows.iloc[0:0]
+    return pd.concat(keep).reset_index(drop=True)
+
+
+def actual_vs_model(
+    table: pd.DataFrame, service_names: Mapping[str, str] | None = None
+) -> alt.FacetChart | None:
+    """What providers returned each quarter against the model's 80% band for the same
+    quarter, one row of panels per service (all areas together, or its area with the most
+    figures outside the band) and one column per measure. Hidden small counts ("<5") are not
+    drawn. None when there is nothing to draw."""
+    data = actual_vs_model_rows(table)
+    if data.empty:
+        return None
+    names = service_names or {}
+    data = data.assign(
+        actual_value=pd.to_numeric(data["actual"], errors="coerce"),
+        measure_label=data["measure"].map(ACTUAL_MEASURES),
+        flag_label=data["flag"].map(_FLAGS).fillna("Not shown (small numbers)"),
+        row_label=[
+            f"{names.get(s, s)}, {'all areas' if a == ALL_AREAS else n}"
+            for s, a, n in zip(data["service"], data["area"], data["area_name"], strict=True)
+        ],
+    )
+    data["panel"] = [
+        "|".join([*textwrap.wrap(r, 34), m])
+        for r, m in zip(data["row_label"], data["measure_label"], strict=True)
+    ]
+    data = data[
+        ["panel", "row_label", "measure_label", "quarter", "model_p10", "model_p50", "model_p90",
+         "actual", "actual_value", "flag_label"]
+    ]  # fmt: skip
+    hidden = int(data["actual_value"].isna().sum())
+    x = alt.X(
+        "quarter:O",
+        title="Quarter",
+        axis=alt.Axis(labelAngle=0, labelExpr="split(datum.label, '-')"),  # 2025 over Q1
+    )
+    tooltip = [
+        alt.Tooltip("row_label:N", title="Service"),
+        alt.Tooltip("quarter:O", title="Quarter"),
+        alt.Tooltip("actual:N", title="Returned"),
+        alt.Tooltip("model_p10:Q", title="Model 10th percentile", format=",.1f"),
+        alt.Tooltip("model_p50:Q", title="Model median", format=",.1f"),
+        alt.Tooltip("model_p90:Q", title="Model 90th percentile", format=",.1f"),
+    ]
+    band = (
+        alt.Chart()
+        .mark_bar(opacity=0.3, color=PALETTE[0])
+        .encode(
+            x=x,
+            y=alt.Y("model_p10:Q", title="People", scale=alt.Scale(zero=False)),
+            y2="model_p90:Q",
+            tooltip=tooltip,
+        )
+    )
+    median = alt.Chart().mark_tick(color=PALETTE[0], thickness=2).encode(x=x, y="model_p50:Q")
+    flags = [*_FLAGS.values()]
+    points = (
+        alt.Chart()
+        .transform_filter("isValid(datum.actual_value)")
+        .mark_point(filled=True, size=110, opacity=1)
+        .encode(
+            x=x,
+            y="actual_value:Q",
+            color=alt.Color(
+                "flag_label:N",
+                title="Returned figure",
+                scale=alt.Scale(domain=flags, range=[PALETTE[3], PALETTE[4], "#000000"]),
+                legend=alt.Legend(orient="top", symbolOpacity=1),
+            ),
+            shape=alt.Shape(
+                "flag_label:N",
+                scale=alt.Scale(domain=flags, range=["triangle-up", "triangle-down", "circle"]),
+                legend=None,
+            ),
+            tooltip=tooltip,
+        )
+    )
+    note = (
+        "Bar: the model's 80% band (10th to 90th percentile); tick: its median; point: the returns"
+    )
+    if hidden:
+        note += f"; {hidden} figure(s) under 5 not drawn"
+    order = {m: i for i, m in enumerate(ACTUAL_MEASURES.values())}
+    rows = list(dict.fromkeys(data["row_label"]))
+    panels = data.drop_duplicates("panel").sort_values(
+        ["row_label", "measure_label"],
+        key=lambda c: c.map(rows.index) if c.name == "row_label" else c.map(order),
+    )
+    return cast(
+        "alt.FacetChart",
+        alt.layer(band, median, points, data=data)
+        .properties(width=WIDTH, height=140)
+        .facet(
+            facet=alt.Facet("panel:N", title=None, sort=list(panels["panel"]), header=_HEADER),
+            columns=len(set(data["measure_label"])),
+        )
+        .resolve_scale(y="independent")
+        .properties(
+            title=alt.Title("What providers reported against the model, by quarter", subtitle=note)
+        ),
+    )

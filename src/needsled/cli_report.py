@@ -1,5 +1,5 @@
-"""``needsled report RUN_DIR [--pdf] [--png] [--excel] [--geojson PATH]``: rebuild a run's
-report from its folder.
+"""``needsled report RUN_DIR [--pdf] [--png] [--excel] [--geojson PATH] [--returns STORE --model
+MODEL]``: rebuild a run's report from its folder.
 
 Re-renders ``report.html`` from the tables a run wrote (no re-run, so it takes seconds), and
 on request the same report as ``report.pdf``, each chart as a slide-sized PNG
@@ -7,6 +7,12 @@ on request the same report as ``report.pdf``, each chart as a slide-sized PNG
 ``--geojson`` draws the map from real boundaries (kept in the folder for later rebuilds). A
 folder that is not a run folder, or a bad GeoJSON file, is reported file by file (exit code
 1), never as a traceback; so is a PDF that cannot be made, after everything else is written.
+
+``--returns STORE --model MODEL`` adds the section "What providers reported against the
+model": the run's scenario is run again from the model (checked to be the files the run
+used) with the run's seed and replicates, because the folder keeps only percentiles by month
+and the comparison needs each replicate's quarter; ``actual_vs_model.csv`` and ``.txt`` are
+written beside the report. Without ``--returns`` the report is exactly as the run wrote it.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from rich.console import Console
 from needsled.errors import InputError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from needsled.io.report_out import ReportFiles
     from needsled.io.report_worker import Helper
+    from needsled.report import ReportInputs
 
-__all__ = ["GeoJsonOption", "report"]
+__all__ = ["GeoJsonOption", "ReturnsOption", "read_returns_or_exit", "report"]
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -60,6 +69,27 @@ GeoJsonOption = Annotated[
 ]
 
 
+ReturnsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--returns",
+        help="Providers' returns (a store from 'needsled returns import', or its "
+        "returns.parquet): adds what they reported against the model to the report",
+        metavar="STORE",
+    ),
+]
+
+
+def read_returns_or_exit(store: Path) -> pd.DataFrame:
+    """The returns in a store (or a returns.parquet file); problems are printed (exit 1)."""
+    from needsled.io.calibrated import read_returns
+
+    try:
+        return read_returns(store)
+    except InputError as exc:
+        raise _problems(exc) from None
+
+
 def report(
     run_dir: Annotated[
         Path,
@@ -79,16 +109,62 @@ def report(
         bool, typer.Option("--excel", help="Also write the tables to RUN_DIR/results.xlsx")
     ] = False,
     geojson: GeoJsonOption = None,
+    returns: ReturnsOption = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="With --returns: the model (folder or workbook) the run was made from",
+            metavar="MODEL",
+        ),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="With --returns: the scenario to set the returns against (default: the "
+            "run's first)",
+        ),
+    ] = None,
 ) -> None:
-    """Rebuild report.html from a run folder (no re-run); optionally PDF, slide PNGs, Excel."""
+    """Rebuild report.html from a run folder (no re-run); optionally PDF, slide PNGs, Excel,
+    and what providers' returns showed against the model."""
     from needsled.io.report_out import start_helper
 
     start = time.perf_counter()
+    if returns is None and (model is not None or scenario is not None):
+        console.print(
+            "--model and --scenario are for --returns: give the returns store too "
+            "(--returns STORE), or leave them out",
+            style="bold red",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    if returns is not None and model is None:
+        console.print(
+            "--returns needs --model MODEL, the model the run was made from: the comparison "
+            "runs its scenario again for each replicate's figures",
+            style="bold red",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    frame = read_returns_or_exit(returns) if returns is not None else None
     # the workbook and PNGs are shared with a helper process: start it now, so that it has
     # imported what it needs while this one reads the run folder
     helper = start_helper() if excel or png else None
     try:
-        done = _write(run_dir, pdf=pdf, png=png, excel=excel, geojson=geojson, helper=helper)
+        done = _write(
+            run_dir,
+            pdf=pdf,
+            png=png,
+            excel=excel,
+            geojson=geojson,
+            helper=helper,
+            returns=(frame, model, scenario) if frame is not None and model is not None else None,
+        )
     except BaseException:
         if helper is not None:
             helper.kill()
@@ -115,6 +191,7 @@ def _write(
     excel: bool,
     geojson: Path | None,
     helper: Helper | None,
+    returns: tuple[pd.DataFrame, Path, str | None] | None = None,
 ) -> ReportFiles:
     from needsled.io.geojson import BOUNDARIES_FILE, load_boundaries, write_boundaries
     from needsled.io.report_out import write_report
@@ -135,7 +212,52 @@ def _write(
         except OSError as exc:
             raise _cannot_write(target, exc) from None
         inp = dataclasses.replace(inp, boundaries=boundaries)
+    if returns is not None:
+        inp = _with_returns(inp, run_dir, *returns)
     try:
         return write_report(inp, run_dir, html=True, pdf=pdf, png=png, excel=excel, helper=helper)
     except OSError as exc:
         raise _cannot_write(Path(exc.filename or run_dir), exc) from None
+
+
+def _with_returns(
+    inp: ReportInputs, run_dir: Path, frame: pd.DataFrame, model: Path, scenario: str | None
+) -> ReportInputs:
+    """The report's inputs with the returns set against the run's scenario (run again from
+    the model for its replicates); ``actual_vs_model.csv`` and ``.txt`` written beside it."""
+    from needsled.cli_calibrate import _run_settings
+    from needsled.cli_common import UserError, fail
+    from needsled.io.load import load_model
+    from needsled.io.outputs import write_actual
+    from needsled.projection import run
+    from needsled.returns.compare import compare, modelled
+
+    try:
+        loaded = load_model(model)
+    except InputError as exc:
+        raise _problems(exc) from None
+    try:
+        settings = _run_settings(run_dir, loaded.provenance)
+        chosen = scenario or settings["scenarios"][0]
+        known = [s.name for s in loaded.scenarios]
+        if chosen not in settings["scenarios"] or chosen not in known:
+            raise UserError(
+                f"the run has no scenario named {chosen}",
+                f"use one of: {', '.join(s for s in settings['scenarios'] if s in known)}",
+            )
+    except UserError as err:
+        raise fail(err) from None
+    console.print(
+        f"Running scenario {chosen} again ({settings['replicates']} replicates, seed "
+        f"{settings['seed']}) to set the returns against it...",
+        highlight=False,
+    )
+    res = run(loaded, [chosen], settings["replicates"], settings["seed"])
+    actual = compare(modelled(res, chosen), frame, suppress=inp.suppressed)
+    try:
+        write_actual(run_dir, actual, chosen)
+    except OSError as exc:
+        raise _cannot_write(Path(exc.filename or run_dir), exc) from None
+    for line in actual.summary[:1]:
+        out.print(line, highlight=False)
+    return dataclasses.replace(inp, actual=actual, actual_scenario=chosen)

@@ -20,7 +20,7 @@ from functools import cache, cached_property
 from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import jinja2
@@ -30,8 +30,13 @@ from needsled import __version__, charts
 from needsled.maps import AreaGeometry, area_geometry
 from needsled.results import ALL_AREAS
 
+if TYPE_CHECKING:
+    from needsled.returns.compare import Comparison
+
 __all__ = [
+    "ACTUAL_ROWS",
     "ReportInputs",
+    "actual_section",
     "area_values",
     "chart_specs",
     "chart_titles",
@@ -48,6 +53,9 @@ class ReportInputs:
 
     ``boundaries`` is a simplified GeoJSON FeatureCollection of the areas (from ``--geojson``;
     its ``name`` member is the file it came from), or None for the built-in tile map.
+    ``actual`` is the providers' returns set against scenario ``actual_scenario``
+    (:func:`needsled.returns.compare.compare`), or None for a report without returns (which
+    is then exactly as it was before returns could be added).
     """
 
     model_name: str
@@ -62,6 +70,8 @@ class ReportInputs:
     service_names: dict[str, str]
     suppressed: bool = True
     boundaries: Mapping[str, Any] | None = None
+    actual: Comparison | None = None
+    actual_scenario: str = ""
 
     @cached_property
     def everywhere(self) -> pd.DataFrame:
@@ -240,6 +250,10 @@ def chart_specs(inp: ReportInputs) -> dict[str, alt.TopLevelMixin]:
     for sc in inp.scenarios:
         specs[f"demand-{sc}"] = charts.demand_capacity(res, sc, names)
     specs["waterfall"] = charts.waterfalls(inp.waterfall, inp.scenarios)
+    if inp.actual is not None:
+        actual = charts.actual_vs_model(inp.actual.table, names)
+        if actual is not None:
+            specs["actual"] = actual
     return specs
 
 
@@ -307,7 +321,72 @@ def render_html(
         assumptions=inp.assumptions.to_dict("records"),
         suppressed=inp.suppressed,
         service_names=inp.service_names,
+        actual=actual_section(inp),
     )
+
+
+#: The most rows of the flagged-figures table in the report (the rest are in the CSV file).
+ACTUAL_ROWS = 40
+#: The most sentences of the plain-words summary in the report.
+ACTUAL_LINES = 12
+_MEASURE_WORDS = {
+    "referrals": "Referrals",
+    "starts": "Started support",
+    "left_waiting_list": "Left the waiting list",
+    "closures": "Closures",
+    "open_end": "Open cases at quarter end",
+    "waiting_end": "Waiting list at quarter end",
+}
+
+
+def actual_section(inp: ReportInputs) -> dict[str, Any] | None:
+    """The report's section on what providers returned against the model: the summary in
+    plain words, and the figures outside the model's 80% band (all areas together first,
+    then by how far outside), or None when the report has no returns. Actual counts come as
+    the comparison shows them (small ones already hidden); model figures are rounded."""
+    if inp.actual is None:
+        return None
+    c = inp.actual
+    t = c.table
+    outside = t.loc[t["flag"].isin(["above", "below"])].copy()
+
+    def distance(r: pd.Series) -> float:
+        actual = pd.to_numeric(r["actual"], errors="coerce")
+        if pd.isna(actual):
+            return 0.0
+        edge = float(r["model_p90"] if r["flag"] == "above" else r["model_p10"])
+        return abs(float(actual) - edge) / max(1.0, float(r["model_p90"]) - float(r["model_p10"]))
+
+    outside["_all"] = outside["area"] != ALL_AREAS
+    outside["_far"] = [-distance(r) for _, r in outside.iterrows()] if len(outside) else []
+    outside = outside.sort_values(["_all", "_far", "service", "area", "quarter", "measure"])
+    rows = [
+        {
+            "service": inp.service_names.get(str(r["service"]), str(r["service"])),
+            "area": "All areas" if r["area"] == ALL_AREAS else str(r["area_name"]),
+            "quarter": str(r["quarter"]),
+            "measure": _MEASURE_WORDS.get(str(r["measure"]), str(r["measure"]))
+            + (" (received)" if r["basis"] == "received" else ""),
+            "actual": str(r["actual"]),
+            "band": f"{_fmt(float(r['model_p10']))}–{_fmt(float(r['model_p90']))}",
+            "median": _fmt(float(r["model_p50"])),
+            "flag": str(r["flag"]),
+        }
+        for _, r in outside.head(ACTUAL_ROWS).iterrows()
+    ]
+    lines = list(c.summary)
+    return {
+        "scenario": inp.actual_scenario or inp.scenarios[0],
+        "quarters": sorted(set(t["quarter"].astype(str)), key=lambda q: (q[:4], q[-1])),
+        "head": lines[:1],
+        "lines": lines[1 : 1 + ACTUAL_LINES],
+        "more_lines": max(0, len(lines) - 1 - ACTUAL_LINES),
+        "notes": list(c.notes),
+        "rows": rows,
+        "outside": len(outside),
+        "compared": int((t["flag"] != "").sum()),
+        "suppressed": c.suppressed,
+    }
 
 
 def _scenario_table(inp: ReportInputs, scenarios: list[str], year: str) -> list[dict[str, str]]:

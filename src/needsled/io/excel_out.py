@@ -26,7 +26,7 @@ from needsled import __version__
 from needsled.report import ReportInputs, headline
 from needsled.results import ALL_AREAS
 
-__all__ = ["EXCEL_MAX_ROWS", "METRIC_FORMATS", "SHEETS", "write_excel"]
+__all__ = ["ACTUAL_SHEET", "EXCEL_MAX_ROWS", "METRIC_FORMATS", "SHEETS", "write_excel"]
 
 EXCEL_MAX_ROWS = 1_048_576
 COUNT, ONE_DP, TWO_DP, SHARE, MONEY, MONTH = (
@@ -83,6 +83,12 @@ SHEETS: dict[str, str] = {
     "Observed": "starting waiting lists as given by providers (small numbers suppressed)",
     "Assumptions": "every assumption the model used, with its source",
 }
+#: The sheet a report with providers' returns adds after Observed, and what it holds.
+ACTUAL_SHEET = (
+    "Actual vs model",
+    "providers' returns against the model's 80% band, quarter by quarter (small numbers "
+    "suppressed)",
+)
 
 
 @dataclass
@@ -256,7 +262,10 @@ def _cover(ws: Any, book: _Book, inp: ReportInputs, n_results: int, n_all: int) 
     r += 1
     ws.write(r, 0, "Sheets", bold)
     r += 1
-    for sheet, what in SHEETS.items():
+    sheets = list(SHEETS.items())
+    if inp.actual is not None:
+        sheets.insert(list(SHEETS).index("Observed") + 1, ACTUAL_SHEET)
+    for sheet, what in sheets:
         ws.write(r, 0, sheet)
         ws.write(r, 1, what, wrap)
         r += 1
@@ -272,6 +281,20 @@ def _cover(ws: Any, book: _Book, inp: ReportInputs, n_results: int, n_all: int) 
         if inp.suppressed
         else "Small-number suppression is OFF: the Observed sheet shows counts under 5. For "
         "internal use only; do not publish or share this workbook.",
+        *(
+            [
+                f"The {ACTUAL_SHEET[0]} sheet sets providers' returns against scenario "
+                f"{inp.actual_scenario or inp.scenarios[0]}: "
+                + " ".join(inp.actual.summary[:1])
+                + (
+                    ""
+                    if inp.actual.suppressed
+                    else " Its returned figures are NOT suppressed: internal use only."
+                )
+            ]
+            if inp.actual is not None
+            else []
+        ),
         *book.notes,
     ]
     for note in notes:
@@ -361,6 +384,19 @@ def write_excel(inp: ReportInputs, path: str | Path, *, total_rows: int | None =
         book.wb.get_worksheet_by_name("Observed").ignore_errors(
             {"number_stored_as_text": "A1:XFD1048576"}
         )
+        if inp.actual is not None:
+            actual = inp.actual.table.astype({"actual": str, "flag": str})
+            _table(
+                book,
+                ACTUAL_SHEET[0],
+                actual,
+                column_formats=dict.fromkeys(
+                    ("model_mean", "model_p10", "model_p50", "model_p90"), ONE_DP
+                ),
+            )
+            book.wb.get_worksheet_by_name(ACTUAL_SHEET[0]).ignore_errors(
+                {"number_stored_as_text": "A1:XFD1048576"}
+            )
         _table(book, "Assumptions", inp.assumptions.astype(str))
         n_results = len(inp.results) if total_rows is None else total_rows
         _cover(cover, book, inp, n_results, len(everywhere))

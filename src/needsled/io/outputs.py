@@ -14,7 +14,7 @@ import platform
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,19 @@ from needsled.projection import RunResult
 from needsled.report import ReportInputs
 from needsled.results import queueing_table, results_table, summary_table, waterfall_table
 
-__all__ = ["EQUITY_FILES", "OUTPUT_FILES", "manifest", "observed_table", "write_run"]
+if TYPE_CHECKING:
+    from needsled.returns.compare import Comparison
+
+__all__ = [
+    "ACTUAL_FILES",
+    "EQUITY_FILES",
+    "OUTPUT_FILES",
+    "actual_lines",
+    "manifest",
+    "observed_table",
+    "write_actual",
+    "write_run",
+]
 
 OUTPUT_FILES = (
     "results.parquet",
@@ -45,6 +57,31 @@ OUTPUT_FILES = (
 # lottery (best-to-worst ratio, Gini) and, when the model has a groups table, the group
 # breakdown and representativeness check (observed counts suppressed).
 EQUITY_FILES = ("equity_reach.csv", "equity_lottery.csv", "equity_groups.csv")
+# Providers' returns against the model (``needsled run/report --returns``): the table and the
+# summary in plain words, as ``needsled compare`` writes them.
+ACTUAL_FILES = ("actual_vs_model.csv", "actual_vs_model.txt")
+
+
+def actual_lines(comparison: Comparison, scenario: str = "") -> list[str]:
+    """The comparison's summary in plain words, its notes and what suppression did."""
+    lines = [f"Scenario: {scenario}"] if scenario else []
+    lines += [*comparison.summary, *(f"Note: {n}" for n in comparison.notes)]
+    lines.append(
+        "Counts from 1 to 4 are shown as <5 (and a few more hidden so they cannot be worked out)."
+        if comparison.suppressed
+        else "SMALL NUMBERS NOT SUPPRESSED: for internal use only."
+    )
+    return lines
+
+
+def write_actual(out: str | Path, comparison: Comparison, scenario: str = "") -> list[Path]:
+    """Write ``actual_vs_model.csv`` and ``.txt`` into ``out`` (each through a temporary file)."""
+    out = Path(out)
+    csv_path, txt_path = (out / name for name in ACTUAL_FILES)
+    _atomic(csv_path, lambda p: comparison.table.to_csv(p, index=False))
+    text = "\n".join(actual_lines(comparison, scenario)) + "\n"
+    _atomic(txt_path, lambda p: p.write_text(text, encoding="utf-8"))
+    return [csv_path, txt_path]
 
 
 def _csv(frame: pd.DataFrame, path: Path, index_label: str | None = None) -> None:
@@ -110,11 +147,14 @@ def observed_table(res: RunResult, suppress: bool = True) -> pd.DataFrame:
     return suppress_table(counts, suppress=suppress)
 
 
-def _remove_stale(out: Path, boundaries: bool) -> None:
+def _remove_stale(out: Path, boundaries: bool, actual: bool = False) -> None:
     """Remove what an earlier run in this folder left that this run does not write again:
-    its report extras (PDF, slide PNGs, workbook) would show the old figures, and its
-    boundaries would draw a map this run was not asked for."""
+    its report extras (PDF, slide PNGs, workbook) would show the old figures, its
+    boundaries would draw a map this run was not asked for, and its comparison with
+    providers' returns was against other figures."""
     stale = [out / "report.pdf", out / "results.xlsx"]
+    if not actual:
+        stale += [out / name for name in ACTUAL_FILES]
     if not boundaries:
         stale.append(out / BOUNDARIES_FILE)
     if (out / "charts").is_dir():
@@ -131,12 +171,15 @@ def write_run(
     suppress: bool = True,
     pdf: bool = True,
     boundaries: Mapping[str, Any] | None = None,
+    returns: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write every output file; return their paths by name.
 
     ``pdf=False`` skips ``report.pdf``. ``boundaries`` (simplified GeoJSON, from
     :func:`needsled.io.geojson.load_boundaries`) are kept as ``boundaries.geojson`` and drawn
-    as the report's map. If WeasyPrint cannot load, everything else is written first and then
+    as the report's map. ``returns`` (the tidy returns table of a returns store) are set
+    against the run's first scenario: ``actual_vs_model.csv`` and ``.txt``, and a section
+    of the report. If WeasyPrint cannot load, everything else is written first and then
     :class:`~needsled.io.pdf_out.PdfUnavailableError` says what to install.
     """
     out = Path(out)
@@ -166,9 +209,16 @@ def write_run(
     _atomic(
         paths["manifest.json"], lambda p: p.write_text(json.dumps(man, indent=2), encoding="utf-8")
     )
-    _remove_stale(out, boundaries is not None)
+    _remove_stale(out, boundaries is not None, returns is not None)
     if boundaries is not None:
         paths[BOUNDARIES_FILE] = write_boundaries(dict(boundaries), out / BOUNDARIES_FILE)
+    actual, first = None, res.scenarios[0].scenario.name
+    if returns is not None:
+        from needsled.returns.compare import compare, modelled
+
+        actual = compare(modelled(res, first), returns, suppress=suppress)
+        for path in write_actual(out, actual, first):
+            paths[path.name] = path
     done = write_report(
         ReportInputs(
             model_name=res.model.name,
@@ -185,6 +235,8 @@ def write_run(
             ),
             suppressed=suppress,
             boundaries=boundaries,
+            actual=actual,
+            actual_scenario=first if actual is not None else "",
         ),
         out,
         pdf=pdf,
