@@ -15,7 +15,7 @@ from scipy import stats
 from _models import tiny_areas_model
 from needsled import equity
 from needsled.io.load import load_model
-from needsled.privacy import SUPPRESSED
+from needsled.privacy import HIDDEN, SUPPRESSED
 from needsled.projection import run
 
 
@@ -58,13 +58,13 @@ def test_representativeness_merges_hidden_groups_so_the_statistic_hides_them() -
     groups = ["A", "B", "C", "D"]
     share = np.array([0.2, 0.3, 0.05, 0.45])
     table, test = equity.representativeness(groups, np.array([20, 30, 3, 47]), share)
-    hidden = table["sample"] == SUPPRESSED
+    hidden = table["sample"].isin([SUPPRESSED, HIDDEN])
     assert hidden.sum() >= 2  # the 3 and, by secondary suppression, one more
     assert table.loc[hidden, "sample_to_expected"].isna().all()
     assert table.loc[hidden, "adjusted_residual"].isna().all()
     assert test["groups_merged"] == hidden.sum()
     # every split of the hidden total gives the same statistic: it reveals only the sum
-    shown = {g: int(c) for g, c in zip(groups, table["sample"], strict=True) if c != SUPPRESSED}
+    shown = {g: int(c) for g, c in zip(groups, table["sample"], strict=True) if c not in (SUPPRESSED, HIDDEN)}
     hidden_groups = [g for g in groups if g not in shown]
     total_hidden = 100 - sum(shown.values())
     seen = set()
@@ -73,7 +73,7 @@ def test_representativeness_merges_hidden_groups_so_the_statistic_hides_them() -
             continue
         counts = dict(shown) | dict(zip(hidden_groups, split, strict=True))
         _t, other = equity.representativeness(groups, np.array([counts[g] for g in groups]), share)
-        if (_t["sample"] == SUPPRESSED).sum() != hidden.sum():
+        if _t["sample"].isin([SUPPRESSED, HIDDEN]).sum() != hidden.sum():
             continue  # a split that would not be hidden the same way is not a candidate
         seen.add(other["chi_squared"])
     assert seen == {test["chi_squared"]}
@@ -86,7 +86,10 @@ def test_no_hidden_sample_count_can_be_recovered(counts: list[int]) -> None:
     table, test = equity.representativeness(
         [f"g{i}" for i in range(len(counts))], np.array(counts), share
     )
-    hidden = (table["sample"] == SUPPRESSED).to_numpy()
+    hidden = table["sample"].isin([SUPPRESSED, HIDDEN]).to_numpy()
+    # "<5" is said only of counts from 1 to 4; a count hidden to protect one is "[c]"
+    small = (np.array(counts) > 0) & (np.array(counts) < 5)
+    assert ((table["sample"] == SUPPRESSED).to_numpy() == small).all()
     assert (hidden == ((np.array(counts) > 0) & (np.array(counts) < 5)) | hidden).all()
     if hidden.sum() == 1:
         pytest.fail("a single hidden count could be worked out from the total")
@@ -121,8 +124,8 @@ def test_group_table_from_the_groups_table(tmp_path: Path) -> None:
     assert row.loc["female", "users_share"] == pytest.approx(0.938, abs=5e-4)
     assert row.loc["female", "reach_index"] == pytest.approx(1.25)
     assert row.loc["male", "reach_index"] == pytest.approx(0.25)
-    # the sample's 3 men are hidden, and so (secondary suppression) is the 60
-    assert row["sample"].tolist() == [SUPPRESSED, SUPPRESSED]
+    # the sample's 3 men are hidden, and so (secondary suppression, "[c]") is the 60
+    assert row["sample"].tolist() == [HIDDEN, SUPPRESSED]
 
 
 def test_group_shares_must_add_up_to_one(tmp_path: Path) -> None:
@@ -185,4 +188,4 @@ def test_every_run_writes_the_equity_tables(tmp_path: Path) -> None:
         [100.0, 120.0], abs=0.05
     )
     groups = pd.read_csv(paths["equity_groups.csv"], dtype={"users": str})
-    assert groups["users"].tolist() == [SUPPRESSED, SUPPRESSED]  # 3, then 300 (secondary)
+    assert groups["users"].tolist() == [HIDDEN, SUPPRESSED]  # 300 (secondary), then 3

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from needsled.model import Model
-from needsled.privacy import SUPPRESSED, THRESHOLD, suppression_mask
+from needsled.privacy import THRESHOLD, hidden_text, suppression_mask
 from needsled.projection import RunResult
 
 __all__ = [
@@ -147,7 +147,7 @@ def representativeness(
     table = pd.DataFrame(
         {
             "group": groups,
-            "sample": np.where(hide, SUPPRESSED, o.astype(str)).astype(object),
+            "sample": hidden_text(o, hide),
             # a total of 1 to 4 is itself a small count: the expected counts would give it
             "expected": np.full(len(o), np.nan) if small_total else np.round(e, 1),
             "sample_to_expected": np.where(hide, np.nan, np.round(ratio, 2)),
@@ -202,7 +202,7 @@ def group_table(model: Model, *, suppress: bool = True) -> pd.DataFrame:
             u_share = u / max(int(u.sum()), 1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 index = np.where(share > 0, u_share / (share / share.sum()), np.nan)
-            row["users"] = np.where(hide, SUPPRESSED, u.astype(str)).astype(object)
+            row["users"] = hidden_text(u, hide)
             row["users_share"] = np.where(hide, np.nan, np.round(u_share, 3))
             row["reach_index"] = np.where(hide, np.nan, np.round(index, 2))
         sample = part["sample"].to_numpy(np.float64)
