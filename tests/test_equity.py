@@ -64,7 +64,11 @@ def test_representativeness_merges_hidden_groups_so_the_statistic_hides_them() -
     assert table.loc[hidden, "adjusted_residual"].isna().all()
     assert test["groups_merged"] == hidden.sum()
     # every split of the hidden total gives the same statistic: it reveals only the sum
-    shown = {g: int(c) for g, c in zip(groups, table["sample"], strict=True) if c not in (SUPPRESSED, HIDDEN)}
+    shown = {
+        g: int(c)
+        for g, c in zip(groups, table["sample"], strict=True)
+        if c not in (SUPPRESSED, HIDDEN)
+    }
     hidden_groups = [g for g in groups if g not in shown]
     total_hidden = 100 - sum(shown.values())
     seen = set()
