@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from _privacy_audit import disclosed
 from needsled.cli import app
 
 runner = CliRunner()
@@ -63,6 +64,19 @@ def test_demo_and_run_offer_the_report_options() -> None:
         assert result.exit_code == 0
         assert "--no-pdf" in result.output
         assert "--geojson" in result.output
+
+
+def test_observed_counts_are_suppressed_so_none_can_be_worked_out(demo: Path) -> None:
+    """observed.csv, as written, read by an attacker: the example's starting waiting lists
+    include counts of 1 to 4, and none of them, nor any count hidden to protect them, can be
+    worked out from the rest of the published table."""
+    published = pd.read_csv(demo / "results" / "observed.csv", index_col=0, dtype=str)
+    given = pd.read_csv(demo / "model" / "staffing.csv")
+    small = given["waiting_start"].between(1, 4)
+    assert small.any(), "the example should exercise suppression"
+    body = published.drop(index="Total", columns="Total")
+    assert (body == "<5").sum().sum() == small.sum()  # "<5" exactly where 1 to 4 was given
+    assert disclosed(published) == []
 
 
 def test_scenarios_move_demand_the_right_way(demo: Path) -> None:
