@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -147,14 +148,25 @@ def vega_bundle() -> str:
     return text
 
 
+def _sig(x: float, digits: int = 2) -> float:
+    """``x`` to ``digits`` significant figures (a projection's sensible precision: the
+    headline says 3,400 (1,200-5,900), not 3,446 (1,199-5,946))."""
+    if not math.isfinite(x) or x == 0:
+        return x
+    return round(x, digits - 1 - math.floor(math.log10(abs(x))))
+
+
 def _fmt(x: float) -> str:
-    return f"{x:,.0f}"
+    """A projected count or FTE in words: two significant figures, one decimal under 10."""
+    v = _sig(float(x))
+    return f"{v:,.1f}" if abs(v) < 10 and v != int(v) else f"{v:,.0f}"
 
 
 def _money(x: float) -> str:
-    if abs(x) >= 1e6:
-        return f"£{x / 1e6:,.1f}m"
-    return f"£{x / 1e3:,.0f}k"
+    v = _sig(float(x))
+    if abs(v) >= 1e6:
+        return f"£{v / 1e6:,.1f}m".replace(".0m", "m")
+    return f"£{v / 1e3:,.0f}k"
 
 
 def headline(inp: ReportInputs, scenario: str) -> list[str]:
@@ -186,13 +198,13 @@ def headline(inp: ReportInputs, scenario: str) -> list[str]:
         else:
             c = ends.loc[(svc, "caseload_per_fte")]
             lead = (
-                f"By {when} {name} caseloads reach {c['mean']:.0f} open cases per FTE "
-                f"({c['p10']:.0f}–{c['p90']:.0f})"
+                f"By {when} {name} caseloads reach {_fmt(c['mean'])} open cases per FTE "
+                f"({_fmt(c['p10'])}–{_fmt(c['p90'])})"
             )
         if fte["mean"] >= 0.05:
             gap = (
-                f"closing the gap needs {fte['mean']:,.1f} more FTE "
-                f"({fte['p10']:,.1f}–{fte['p90']:,.1f}), {_money(cost['mean'])} a year"
+                f"closing the gap needs {_fmt(fte['mean'])} more FTE "
+                f"({_fmt(fte['p10'])}–{_fmt(fte['p90'])}), {_money(cost['mean'])} a year"
             )
         else:
             gap = "staffing meets the target wait"
