@@ -96,7 +96,7 @@ def _headlines(page: str) -> list[str]:
 
 def test_read_run_round_trips(run: Run) -> None:
     inp = read_run(run.folder)
-    assert inp.model_name == "model"
+    assert inp.model_name == "London example (synthetic)"  # the title in scenarios.yaml
     assert list(inp.manifest["scenarios"]) == SCENARIOS  # type: ignore[call-overload]
     assert inp.suppressed
     lines = [line for sc in SCENARIOS for line in headline(inp, sc)]

@@ -233,7 +233,7 @@ def test_filled_in_template_loads(template: Path, tmp_path: Path) -> None:
 
     got = load_model(filled)
     want = load_model(example)
-    assert got.name == "model"
+    assert got.name == "London example (synthetic)"  # the title in scenarios.yaml
     assert got.area_codes == want.area_codes
     assert got.offence_codes == want.offence_codes
     assert got.services.codes == want.services.codes

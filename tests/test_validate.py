@@ -1382,12 +1382,25 @@ def book_of(tmp_path: Path) -> Callable[[Path], Path]:
     return make
 
 
+def test_without_a_title_the_model_is_named_after_its_folder_or_workbook(
+    model: Path, book_of: Callable[[Path], Path]
+) -> None:
+    text = (model / "scenarios.yaml").read_text(encoding="utf-8")
+    assert "title: London example (synthetic)\n" in text
+    (model / "scenarios.yaml").write_text(
+        text.replace("title: London example (synthetic)\n", ""), encoding="utf-8"
+    )
+    assert load_model(model).name == "model"
+    book = book_of(model)
+    assert load_model(book).name == book.stem
+
+
 def test_workbook_loads_the_same_model(
     model: Path, small_model: Model, book_of: Callable[[Path], Path]
 ) -> None:
     m = load_model(book_of(model))
     ref = small_model
-    assert m.name == "model"
+    assert m.name == ref.name == "London example (synthetic)"  # the scenarios file's title
     assert m.area_codes == ref.area_codes
     assert m.history_end == ref.history_end
     np.testing.assert_array_equal(m.crime_history, ref.crime_history)

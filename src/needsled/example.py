@@ -224,6 +224,7 @@ STAFFING = {
 }
 
 SCENARIOS = {
+    "title": "London example (synthetic)",
     "horizon_months": 60,
     "scenarios": [
         {"name": "baseline", "description": "Today's services and trends carry on"},

@@ -172,6 +172,12 @@ class Scenario(BaseModel):
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    title: str | None = Field(
+        None,
+        max_length=120,
+        description="What the model is called in reports and on the web pages (default: "
+        "the name of its folder or workbook)",
+    )
     start: str | None = Field(
         None,
         description="First projected month, YYYY-MM (default: "

@@ -50,7 +50,8 @@ def load_model(path: str | Path, scenarios: str | Path | None = None) -> Model:
         raise InputError(problems, what=str(path))
     files = sorted({Path(r.file) for r in raws.values()} | ({yaml_path} if yaml_path else set()))
     provenance = {str(f): file_sha256(f) for f in files}
-    return _build(path.stem if path.is_file() else path.name, frames, spec, provenance)
+    name = spec.title or (path.stem if path.is_file() else path.name)
+    return _build(name, frames, spec, provenance)
 
 
 def load_scenarios(path: Path | None) -> tuple[ScenarioFile | None, list[Problem]]:
