@@ -99,7 +99,7 @@ def test_the_section_says_what_was_outside_the_band(folder: Folder) -> None:
     assert [(c[2], c[3], c[4], c[5], c[7]) for c in cells] == [
         # furthest outside first, in band widths: (31.9 - 12) / 7.2, then (20 - 9.1) / 7.2
         ("2025-Q1", "Started support", "12", "32–39", "below"),
-        ("2025-Q1", "Referrals", "20", "2–9", "above"),
+        ("2025-Q1", "Referrals", "20", "1.9–9.1", "above"),  # two significant figures
     ]
     assert all(c[0] == "Independent sexual violence advisers" and c[1] == "Camden" for c in cells)
 
