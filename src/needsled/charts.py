@@ -36,6 +36,7 @@ __all__ = [
     "waits",
     "waterfall",
     "waterfalls",
+    "wrapped",
 ]
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -87,8 +88,9 @@ SLIDE_CONFIG: dict[str, object] = {
 KEEP_ASPECT = {"needsled": {"keep_aspect": True}}
 
 
-def _wrapped(names: Mapping[str, str], codes: Sequence[str], width: int = 30) -> dict[str, str]:
-    """Service names for panel headers, broken into lines with "|" (split by ``_HEADER``)."""
+def wrapped(names: Mapping[str, str], codes: Sequence[str], width: int = 30) -> dict[str, str]:
+    """Service names for panel headers (and axis labels), broken into lines of at most
+    ``width`` characters with "|" (split by ``_HEADER``)."""
     return {c: "|".join(textwrap.wrap(names.get(c, c), width)) or c for c in codes}
 
 
@@ -117,7 +119,7 @@ def _fan(
 ) -> alt.FacetChart:
     """A line (mean) in an 80% band over months, one panel per service."""
     codes = list(dict.fromkeys(data["service"]))
-    panels = _wrapped(names or {}, codes)
+    panels = wrapped(names or {}, codes)
     data = data.assign(panel=data["service"].map(panels))
     base = alt.Chart().encode(x=alt.X("date:T", title="Month"))
     band = base.mark_area(opacity=opacity).encode(
@@ -195,7 +197,7 @@ def waits(
     if data.empty:
         return None
     codes = list(dict.fromkeys(data["service"]))
-    panels = _wrapped(service_names or {}, codes)
+    panels = wrapped(service_names or {}, codes)
     data = data.assign(panel=data["service"].map(panels), target=data["service"].map(targets))
     colour = alt.Color(
         "scenario:N",
@@ -249,7 +251,7 @@ def scenario_shortfall(
     data["measure"] = data["metric"].map(panels)
     codes = list(dict.fromkeys(data["service"]))
     data["service_name"] = data["service"].map(lambda c: names.get(c, c))
-    lines = _wrapped(names, codes, 26)
+    lines = wrapped(names, codes, 26)
     data["service_label"] = data["service"].map(lines)
     scenarios = list(dict.fromkeys(data["scenario"]))
     colour = alt.Color(

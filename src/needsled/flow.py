@@ -230,7 +230,13 @@ def _binom(
 
 @nb.njit(cache=True, inline="always")
 def _drop_out(
-    state: NDArray[np.uint64], wait: F64, p: int, top: int, prob: float, stochastic: bool
+    state: NDArray[np.uint64],
+    wait: F64,
+    p: int,
+    top: int,
+    prob: float,
+    stochastic: bool,
+    log1m_q: float = 1.0,
 ) -> float:
     """Remove drop-outs from class ``p``'s list; return how many left.
 
@@ -247,7 +253,7 @@ def _drop_out(
         for k in range(top + 1):
             wait[p, k] -= wait[p, k] * prob
         return total * prob
-    leaving = min(_rng.binomial(state, total, prob), total)
+    leaving = min(_rng.binomial(state, total, prob, log1m_q), total)
     if leaving <= 0.0:
         return 0.0
     share = leaving / total
@@ -315,6 +321,10 @@ def _kernel(
             states[c, s] = state[0]
             k_ph = n_phases[s]
             delay = reengage_steps[s]
+            # log(1 - min(p, 1 - p)) of the chain's fixed probabilities, taken once
+            d_p, r_p = drop[c, s], reengage_share[c, s]
+            log1m_drop = math.log1p(-min(d_p, 1.0 - d_p)) if 0.0 < d_p < 1.0 else 1.0
+            log1m_reengage = math.log1p(-min(r_p, 1.0 - r_p)) if 0.0 < r_p < 1.0 else 1.0
             wait[:, :] = waiting_start[c, s]
             if not priority_first[s]:
                 # one first-come-first-served list: everyone is in the standard class
@@ -352,13 +362,13 @@ def _kernel(
                 ring[slot_now] = 0.0
                 if delay > 0:
                     ring[(t + delay) % (delay + 1)] += _binom(
-                        state, done, reengage_share[c, s], stochastic
+                        state, done, r_p, stochastic, log1m_reengage
                     )
                 # 3. drop-out while waiting, 4. arrivals
                 dropped = 0.0
                 arrived = 0.0
                 for p in range(2):
-                    dropped += _drop_out(state, wait, p, top[p], drop[c, s], stochastic)
+                    dropped += _drop_out(state, wait, p, top[p], d_p, stochastic, log1m_drop)
                 if priority_first[s]:
                     for p in range(2):
                         lam = arrivals[c, s, t, p]

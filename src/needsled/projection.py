@@ -35,9 +35,11 @@ from needsled.scenarios import Scenario, month_index
 __all__ = [
     "DERIVED",
     "METRICS",
+    "Capacity",
     "Chunk",
     "RunResult",
     "ScenarioResult",
+    "capacity",
     "chunk_inputs",
     "chunk_metrics",
     "cost_shortfall",
@@ -240,7 +242,7 @@ def staffing_response(
     within_priority = np.where(
         shared, within * prio[None], m["within_target_priority"].astype(np.float64)
     )
-    cap = _capacity(model, sc, point, psizes)
+    cap = capacity(model, sc, point, psizes)
     return {
         "starts": starts,
         "within": within,
@@ -292,7 +294,7 @@ def _scenario(
     det = with_total(
         run_chunk(model, sc, det_arr, point, psizes, seed, stochastic=False), model.staffing.served
     )
-    cap = _capacity(model, sc, point, psizes)
+    cap = capacity(model, sc, point, psizes)
     places = cap.slots[0]
     return ScenarioResult(
         scenario=sc,
@@ -306,21 +308,23 @@ def _scenario(
 
 
 @dataclass(frozen=True)
-class _Capacity:
+class Capacity:
+    """Staff and places (R, A, S, T), support weeks and cost per FTE (R, S, T) by month."""
+
     fte: F64  # (R, A, S, T)
     slots: F64  # (R, A, S, T)
     duration_weeks: F64  # (R, S, T)
     cost_per_fte: F64  # (R, S, T)
 
 
-def _capacity(
+def capacity(
     model: Model,
     sc: Scenario,
     draws: Draws,
     sizes: LeverSizes,
     fte_base: F64 | None = None,
     areas: NDArray[np.int64] | None = None,
-) -> _Capacity:
+) -> Capacity:
     """Staff, places, support weeks and cost per FTE by month, after the scenario's levers.
 
     ``fte_base`` (R, A, S), when given, is the staffing of each replicate (a plan being
@@ -356,7 +360,7 @@ def _capacity(
             target *= 1.0 + size[:, None, None] * (s_on[None, :, None] * w[None, None, :])
     fte = np.maximum(fte, 0.0)
     slots = fte * model.services.places_per_fte[None, None, :, None]
-    return _Capacity(fte, slots, np.maximum(dur, 1e-6), cost)
+    return Capacity(fte, slots, np.maximum(dur, 1e-6), cost)
 
 
 def n_phases(duration_steps: F64, cv: F64) -> NDArray[np.int64]:
@@ -436,64 +440,81 @@ def chunk_inputs(
     ai = np.arange(arrivals.shape[1]) if areas is None else np.asarray(areas, dtype=np.int64)
     sv, st = model.services, model.staffing
     si = np.arange(len(sv)) if services is None else np.asarray(services, dtype=np.int64)
-    if states is None and services is not None and list(si) != list(range(len(sv))):
+    if states is None and not np.array_equal(si, np.arange(len(sv))):
         raise ValueError("a chunk of some services needs the chains' states at the first")
-    arr = arrivals[:, ai]  # (R, A_c, S, T, 2)
-    cap = _capacity(model, sc, draws, sizes, fte_base, areas=ai)
+    a_at, s_at = _at(ai), _at(si)  # slices where they can be: views, not copies
+    arr = arrivals[:, a_at]  # (R, A_c, S, T, 2)
+    cap = capacity(model, sc, draws, sizes, fte_base, areas=ai)
     weekly = model.settings.step == "week"
     step_weeks = 1.0 if weekly else WEEKS_PER_MONTH
-    n_r, n_t = draws.n, arrivals.shape[3]
-    n_c = len(ai) * n_r
+    n_r, n_a, n_t = draws.n, len(ai), arrivals.shape[3]
+    n_c = n_a * n_r
     k = max(2, round(model.settings.wait_buckets_months * WEEKS_PER_MONTH / step_weeks) + 1)
     base_steps = sv.duration_weeks.value / step_weeks
     phases = n_phases(base_steps, sv.duration_cv)
     hazard = np.minimum(1.0, phases[None, :, None] / (cap.duration_weeks / step_weeks))
     drop = 1.0 - (1.0 - draws.drop_out_per_month) ** (step_weeks / WEEKS_PER_MONTH)
 
-    def chains(x: F64) -> F64:  # (R, A_c, ...) -> (A_c * R, ...)
-        return np.moveaxis(x, 1, 0).reshape(n_c, *x.shape[2:])
+    # chain c is replicate c // A_c in area c % A_c: (R, A_c, ...) arrays are chains as they are
+    def chains(x: F64) -> F64:  # (R, A_c, ...) -> (R * A_c, ...)
+        return x.reshape(n_c, *x.shape[2:])
 
     def per_chain(x: F64) -> F64:  # (R, ...) -> repeated for each area
-        return np.broadcast_to(x[None], (len(ai), *x.shape)).reshape(n_c, *x.shape[1:])
+        return np.broadcast_to(x[:, None], (n_r, n_a, *x.shape[1:])).reshape(n_c, *x.shape[1:])
+
+    def per_area(x: F64) -> F64:  # (A_c, ...) -> repeated for each replicate
+        return np.broadcast_to(x[None], (n_r, *x.shape)).reshape(n_c, *x.shape[1:])
 
     prio0 = arr[:, :, :, 0, 0].sum(0) / np.maximum(arr[:, :, :, 0, :].sum((0, 3)), 1e-12)
     cells = np.ix_(ai, si)
     wait0 = _waiting_start(
         st.waiting_start[cells], st.waiting_start_mean_weeks[cells] / step_weeks, prio0[:, si], k
     )
-    open0 = st.open_start[cells]
-    month_of = _steps(n_t, weekly)
-    per_month = np.bincount(month_of, minlength=n_t)[month_of]  # steps in each step's month
-    arr = arr if services is None else arr[:, :, si]
+    arr = arr[:, :, s_at]
+    period = None
+    if weekly:  # a month's referrals shared evenly among its weeks
+        month_of = period = _steps(n_t, weekly)
+        per_month = np.bincount(month_of, minlength=n_t)[month_of]  # steps in the step's month
+        steps, slots = arr[:, :, :, month_of] / per_month[:, None], cap.slots[..., month_of]
+        hazard = hazard[..., month_of]
+    else:
+        steps, slots = arr, cap.slots
     inputs = FlowInputs(
-        arrivals=chains(arr[:, :, :, month_of] / per_month[:, None]),
-        slots=chains(cap.slots[:, :, si][..., month_of]),
-        hazard=per_chain(hazard[:, si][..., month_of]),
+        arrivals=chains(steps),
+        slots=chains(slots[:, :, s_at]),
+        hazard=per_chain(hazard[:, s_at]),
         n_phases=phases[si],
-        drop=per_chain(drop[:, si]),
-        reengage_share=per_chain(draws.reengage_share[:, si]),
+        drop=per_chain(drop[:, s_at]),
+        reengage_share=per_chain(draws.reengage_share[:, s_at]),
         reengage_steps=np.maximum(1, np.round(sv.reengage_after_weeks / step_weeks)).astype(
             np.int64
         )[si],
-        waiting_start=chains(np.broadcast_to(wait0[None], (n_r, *wait0.shape))),
-        open_start=chains(np.broadcast_to(open0[None], (n_r, *open0.shape))),
+        waiting_start=per_area(wait0),
+        open_start=per_area(st.open_start[cells]),
         target_steps=np.floor(sv.target_wait_weeks / step_weeks + 1e-9).astype(np.int64)[si],
         stretch=sv.stretch[si],
         priority_first=sv.priority_first[si],
         seeds=_chain_seeds(seed, ai, n_r) if states is None else states,
-        period=month_of if weekly else None,
+        period=period,
     )
     chunk = Chunk(
         areas=ai,
         services=si,
         step_weeks=step_weeks,
-        fte=cap.fte[:, :, si],
-        slots=cap.slots[:, :, si],
-        duration_weeks=cap.duration_weeks[:, si],
-        cost_per_fte=cap.cost_per_fte[:, si],
-        demand_week=arr.sum(-1) / WEEKS_PER_MONTH,
+        fte=cap.fte[:, :, s_at],
+        slots=cap.slots[:, :, s_at],
+        duration_weeks=cap.duration_weeks[:, s_at],
+        cost_per_fte=cap.cost_per_fte[:, s_at],
+        demand_week=(arr[..., 0] + arr[..., 1]) / WEEKS_PER_MONTH,
     )
     return inputs, chunk
+
+
+def _at(idx: NDArray[np.int64]) -> slice | NDArray[np.int64]:
+    """An index array as a slice where it is a run of consecutive indices."""
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return slice(int(idx[0]), int(idx[0]) + len(idx))
+    return idx
 
 
 DERIVED: tuple[str, ...] = ("utilisation", "caseload_per_fte", "fte", "places", "capacity")
@@ -517,8 +538,8 @@ def chunk_metrics(
     n_r = out.referrals.shape[0] // n_a
     want = set(METRICS if wanted is None else wanted)
 
-    def back(x: F32) -> F32:  # (A_c * R, S_c, T) -> (R, A_c, S_c, T)
-        return np.moveaxis(x.reshape(n_a, n_r, n_s, n_t), 0, 1)
+    def back(x: F32) -> F32:  # (R * A_c, S_c, T) -> (R, A_c, S_c, T)
+        return x.reshape(n_r, n_a, n_s, n_t)
 
     weeks = np.float32(chunk.step_weeks)
     m: dict[str, F32] = {
@@ -574,13 +595,15 @@ def _waiting_start(count: F64, mean_steps: F64, prio_share: F64, k: int) -> F64:
 
 
 def _chain_seeds(seed: int, areas: NDArray[np.int64], n_r: int) -> NDArray[np.int64]:
+    """Each chain's seed (R * A_c,), replicate by replicate, from (seed, area, replicate)."""
     rows = [np.random.SeedSequence([seed, 4, int(a)]).generate_state(n_r, np.uint64) for a in areas]
-    return (np.concatenate(rows) >> np.uint64(1)).astype(np.int64)
+    by_area = np.stack(rows) if rows else np.zeros((0, n_r), np.uint64)  # (A_c, R)
+    return np.ascontiguousarray((by_area.T >> np.uint64(1)).astype(np.int64)).reshape(-1)
 
 
 def fte_needed(m: Mapping[str, F32], chunk: Chunk, model: Model) -> F64:
     """FTE needed to meet the target wait (R, A_c, S_c, T), from a chunk's waiting list and
-    open cases (before stretch services' lists are set to 0).
+    open cases (a stretch service's from its open cases alone: its list is not read).
 
     Queue services: the capacity (starts a week) needed is the larger of the NHS-R target
     capacity (Kingman form, cv 1) and the relief capacity that brings today's list to its
@@ -612,9 +635,10 @@ def fte_shortfall(needed: F64, chunk: Chunk) -> F64:
     return np.maximum(needed - chunk.fte, 0.0)
 
 
-def cost_shortfall(short: F64, chunk: Chunk) -> F32:
-    """What the shortfall's staff would cost, £ a year, float32 (R, A_c, S_c, T)."""
-    return (short * chunk.cost_per_fte[:, None]).astype(np.float32)
+def cost_shortfall(short: F64, cost_per_fte: F64) -> F32:
+    """What the shortfall's staff (R, A_c, S_c, T) would cost, £ a year, float32, at a cost
+    per FTE (R, S_c, T)."""
+    return (short * cost_per_fte[:, None]).astype(np.float32)
 
 
 def _derived(m: dict[str, F32], chunk: Chunk, model: Model, wanted: Sequence[str]) -> None:
@@ -642,7 +666,7 @@ def _derived(m: dict[str, F32], chunk: Chunk, model: Model, wanted: Sequence[str
         short = fte_shortfall(needed, chunk)
         m["fte_shortfall"] = short.astype(np.float32)
         if "cost_shortfall" in wanted:
-            m["cost_shortfall"] = cost_shortfall(short, chunk)
+            m["cost_shortfall"] = cost_shortfall(short, chunk.cost_per_fte)
 
 
 def with_total(
@@ -654,8 +678,9 @@ def with_total(
     all-areas row (R, 1, S, T), as it would be appended."""
     mask = served[None, :, :, None]
     out: dict[str, F32] = {}
-    starts = np.where(mask, m["starts"], 0)
-    total_starts = starts.sum(1, keepdims=True)
+    if {"mean_wait_weeks", "within_target_share"} & set(m):  # weighted by starts
+        starts = np.where(mask, m["starts"], 0)
+        total_starts = starts.sum(1, keepdims=True)
     served_any = np.asarray(served.any(axis=0))[None, None, :, None]
     for key, x in m.items():
         x = np.where(mask, x, np.float32(np.nan))

@@ -25,6 +25,7 @@ __all__ = [
     "queueing_table",
     "results_table",
     "rounded",
+    "rounded_values",
     "summary_table",
     "waterfall_table",
     "yearly",
@@ -60,11 +61,16 @@ DECIMALS = {
 
 def rounded(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Round one metric's rows to its precision (no negative zeros)."""
-    places = DECIMALS.get(metric, 1)
     for col in ("mean", "p10", "p50", "p90", "deterministic"):
         if col in frame:
-            frame[col] = np.round(frame[col].to_numpy(np.float64), places) + 0.0
+            frame[col] = rounded_values(frame[col].to_numpy(np.float64), metric)
     return frame
+
+
+def rounded_values(x: NDArray[np.floating], metric: str) -> NDArray[np.float64]:
+    """One metric's figures (float64) rounded to its precision (no negative zeros)."""
+    x64: NDArray[np.float64] = np.asarray(x, dtype=np.float64)
+    return np.asarray(np.round(x64, DECIMALS.get(metric, 1)) + 0.0, dtype=np.float64)
 
 
 def _served(res: RunResult) -> NDArray[np.bool_]:

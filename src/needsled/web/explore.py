@@ -38,9 +38,12 @@ as read-only. Pure: no files, no web framework.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import re
 import threading
 import time
+import warnings
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -54,11 +57,30 @@ from numba.np.ufunc.parallel import threading_layer
 from numpy.typing import NDArray
 
 from needsled import charts, report
-from needsled.demand import draw_parameters, lever_sizes, point_parameters, referrals
+from needsled.demand import (
+    Draws,
+    LeverSizes,
+    draw_parameters,
+    lever_sizes,
+    point_parameters,
+    referrals,
+)
+from needsled.flow import simulate
 from needsled.forecast import DEFAULT_METHOD, forecast
 from needsled.model import Model
-from needsled.projection import ScenarioResult, history_before_start, run_chunk, with_total
-from needsled.results import ALL_AREAS, financial_years, rounded, yearly
+from needsled.projection import (
+    ScenarioResult,
+    capacity,
+    chunk_inputs,
+    chunk_metrics,
+    fte_needed,
+    fte_shortfall,
+    history_before_start,
+    run_chunk,
+    with_total,
+)
+from needsled.projection import cost_shortfall as shortfall_cost
+from needsled.results import ALL_AREAS, financial_years, rounded_values, yearly
 from needsled.scenarios import Lever, Scenario
 from needsled.stats import summarise
 
@@ -78,8 +100,16 @@ YEARLY += ("fte", "fte_needed", "fte_shortfall", "cost_shortfall")  # the summar
 FLOWS = ("referrals", "starts", "drop_outs", "completions")
 STOCKS = ("waiting", "open_cases")
 WEIGHTED = ("mean_wait_weeks", "within_target_share")
-RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT = 32, 8, 2
-CHUNK_AREAS = 16  # areas per engine launch (two for London: least CPU, measured)
+# the engine's per-area metrics, before the FTE needed (all summed or weighted to all areas)
+SIMULATED: tuple[str, ...] = ("referrals", "starts", "waiting", "open_cases", "mean_wait_weeks")
+SIMULATED += ("within_target_share", "capacity", "fte", "caseload_per_fte")
+TOTALS = (*SIMULATED, "fte_needed", "fte_shortfall")  # cost_shortfall: per cost setting
+FLAGGED: tuple[str, ...] = ("referrals", "capacity", "waiting", "caseload_per_fte", "fte")
+FLAGGED += ("fte_needed",)
+FLAGGED += ("fte_shortfall", "cost_shortfall")  # MONTHLY and YEARLY, but the weighted ones
+SERVICE_KINDS = ("fte", "support_duration")  # levers on one service's engine inputs
+RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT, SIMS_KEPT = 32, 8, 2, 4
+NO_AREAS = np.arange(0)  # capacity() for the cost per FTE alone
 _ENGINE = threading.Lock()  # one engine launch at a time, where Numba needs it
 _WORKERS: dict[bool, ThreadPoolExecutor] = {}
 _WORKERS_LOCK = threading.Lock()
@@ -317,14 +347,18 @@ class Explorer:
         self._specs = {s.key: s for s in lever_specs(model)}
         self._years = financial_years(model.months)
         self._year_labels = list(dict.fromkeys(self._years.tolist()))
+        self._spans = _spans(self._years, self._year_labels)
         self._services = dict(zip(model.services.codes, model.services.names, strict=True))
         self._areas = dict(zip(model.area_codes, model.area_names, strict=True))
         self._cache_lock = threading.Lock()
         self._demand: OrderedDict[tuple[Any, ...], F64] = OrderedDict()
         self._flows: OrderedDict[tuple[Any, ...], _Flow] = OrderedDict()
+        self._sims: OrderedDict[tuple[Any, ...], _Sim] = OrderedDict()
         self._bases: dict[tuple[Any, ...], _Flow] = {}  # each scenario as it stands, kept
         self._results: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._validated: set[str] = set()
+        self._templates: dict[tuple[Any, ...], dict[str, Any]] = {}  # see _chart
+        self._slow: set[str] = set()
         #: seconds ``__init__`` spent on the forecast and on the first scenario as it stands
         self.init_seconds = {"forecast": round(time.perf_counter() - t0, 3)}
         t1 = time.perf_counter()
@@ -476,22 +510,19 @@ class Explorer:
         t0 = time.perf_counter()
         psizes = lever_sizes(sc, 1, None)
         det_arr = referrals(self.model, self._crime_mean[None], self._point, sc, psizes)
-        det = self._run(sc, det_arr, self._point, psizes, stochastic=False)
+        det = self._deterministic(sc, det_arr, psizes)
         took["deterministic"] = _ms(t0)
         if preview:
-            stoch = det
+            t3 = time.perf_counter()
+            flow = _reduce(det, det, self._years, self._year_labels, self.model)
         else:
-            t1 = time.perf_counter()
             rng = np.random.default_rng([self.seed, 3, zlib.crc32(sc.name.encode())])
             sizes = lever_sizes(sc, self.replicates, rng)  # as projection.run draws them
             demand = tuple(kx for kx in engine if self._specs[kx[0]].lever in DEMAND_KINDS)
-            arrivals = self._arrivals((base.name, demand), sc, sizes)
-            took["demand"] = _ms(t1)
-            t2 = time.perf_counter()
-            stoch = self._run(sc, arrivals, self._draws, sizes, stochastic=True)
-            took["simulation"] = _ms(t2)
-        t3 = time.perf_counter()
-        flow = _reduce(stoch, det, self._years, self._year_labels, self.model)
+            sim = self._sim(base.name, demand, values, sc, sizes, took)
+            t3 = time.perf_counter()
+            cost = capacity(self.model, sc, self._draws, sizes, areas=NO_AREAS).cost_per_fte
+            flow = _assemble(sim, cost, det, self._years, self._spans, self.model)
         took["reduce"] = _ms(t3)
         flow.timings = took
         with self._cache_lock:
@@ -503,6 +534,62 @@ class Explorer:
                     self._flows.popitem(last=False)
         return flow, True
 
+    def _sim(
+        self,
+        base: str,
+        demand: tuple[tuple[str, float], ...],
+        values: dict[str, float],
+        sc: Scenario,
+        sizes: LeverSizes,
+        took: dict[str, float],
+    ) -> _Sim:
+        """The stochastic engine run for these settings, service by service: a run kept for
+        the same settings of every service is reused whole, and one whose first services
+        had the same settings lends those services (see the module docstring)."""
+        per_service = tuple(
+            tuple(values.get(f"{kind}.{code}", 0.0) for kind in SERVICE_KINDS)
+            for code in self.model.services.codes
+        )
+        key = (base, demand, per_service)
+        if key in self._sims:
+            self._sims.move_to_end(key)
+            took["simulated_services"] = 0
+            return self._sims[key]
+        donor, first = None, 0
+        for (b, d, settings), sim in self._sims.items():
+            if (b, d) != (base, demand):
+                continue
+            same = next(
+                (s for s, (x, y) in enumerate(zip(settings, per_service, strict=True)) if x != y),
+                len(per_service),
+            )
+            if same > first:
+                donor, first = sim, same
+        t1 = time.perf_counter()
+        arrivals = self._arrivals((base, demand), sc, sizes)
+        took["demand"] = _ms(t1)
+        services = range(first, len(per_service))
+        states = None if donor is None else donor.services[first].state
+        fresh = _simulate(
+            self.model,
+            sc,
+            arrivals,
+            self._draws,
+            sizes,
+            self.seed,
+            services,
+            states,
+            self._spans,
+            took,
+        )
+        took["simulated_services"] = len(services)
+        kept = () if donor is None else donor.services[:first]
+        sim = _Sim((*kept, *fresh))
+        self._sims[key] = sim
+        while len(self._sims) > SIMS_KEPT:
+            self._sims.popitem(last=False)
+        return sim
+
     def _arrivals(self, key: tuple[Any, ...], sc: Scenario, sizes: Any) -> F64:
         """Expected referrals (R, A, S, T, 2) for the demand levers (the last two are kept)."""
         if key not in self._demand:
@@ -512,33 +599,11 @@ class Explorer:
         self._demand.move_to_end(key)
         return self._demand[key]
 
-    def _run(
-        self, sc: Scenario, arrivals: F64, draws: Any, sizes: Any, *, stochastic: bool
-    ) -> dict[str, F32]:
-        """``projection.run_chunk`` over every area, in chunks of ``CHUNK_AREAS`` (results do
-        not depend on the chunking); then the all-areas totals (``projection._with_total``)."""
-        n_a = len(self.model.area_codes)
-        parts = []
-        for first in range(0, n_a, CHUNK_AREAS if stochastic else n_a):
-            areas = list(range(first, min(first + CHUNK_AREAS, n_a) if stochastic else n_a))
-            with _engine_guard():
-                m = run_chunk(
-                    self.model,
-                    sc,
-                    arrivals,
-                    draws,
-                    sizes,
-                    self.seed,
-                    stochastic=stochastic,
-                    areas=areas,
-                )
-            parts.append({k: m[k] for k in KEPT})
-        joined = (
-            parts[0]
-            if len(parts) == 1
-            else {k: np.concatenate([p[k] for p in parts], axis=1) for k in KEPT}
-        )
-        return with_total(joined, self.model.staffing.served)
+    def _deterministic(self, sc: Scenario, arrivals: F64, sizes: LeverSizes) -> dict[str, F32]:
+        """The deterministic run (``projection.run_chunk``) with its all-areas totals."""
+        with _engine_guard():
+            m = run_chunk(self.model, sc, arrivals, self._point, sizes, self.seed, stochastic=False)
+        return with_total({k: m[k] for k in KEPT}, self.model.staffing.served)
 
     def _compute(self, base: Scenario, values: dict[str, float], preview: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -601,33 +666,77 @@ class Explorer:
     ) -> dict[str, dict[str, Any]]:
         """The three charts, from needsled.charts as the report draws them: demand against
         capacity, the waiting list (the base scenario beside this one when levers moved) and
-        the staff shortfall by area in the year shown."""
+        the staff shortfall by area in the year shown (see :meth:`_chart`)."""
         names, areas = self._services, self._areas
+        codes = tuple(dict.fromkeys(monthly["service"].tolist()))
+        frames = [monthly] if base_monthly is None else [base_monthly, monthly]
+        scenarios = tuple(str(f["scenario"].iloc[0]) for f in frames if len(f))
+
+        def area_rows() -> pd.DataFrame:
+            rows = _area_rows(flow, label, self._year_labels, self.model)
+            return rows.loc[rows["year"] == year]
 
         def waiting() -> Any:
-            both = monthly if base_monthly is None else pd.concat([base_monthly, monthly])
-            return charts.waiting_list(both.reset_index(drop=True), names)
-
-        def shortfall() -> Any:
-            rows = _area_rows(flow, label, self._year_labels, self.model)
-            return charts.shortfall_by_area(rows, label, year, areas, names)
+            both = pd.concat(frames).reset_index(drop=True)
+            return charts.waiting_list(both, names)
 
         return {
             "demand": self._chart(
-                flow, ("demand", label), lambda: charts.demand_capacity(monthly, label, names)
+                flow,
+                ("demand", label),
+                (label, codes),
+                lambda: _fan_rows([monthly], ("referrals", "capacity"), names, label),
+                lambda: charts.demand_capacity(monthly, label, names),
             ),
-            "waiting": self._chart(flow, ("waiting", label), waiting),
-            "shortfall": self._chart(flow, ("shortfall", label, year), shortfall),
+            "waiting": self._chart(
+                flow,
+                ("waiting", label),
+                (scenarios, codes),
+                lambda: _fan_rows(frames, ("waiting",), names),
+                waiting,
+            ),
+            "shortfall": self._chart(
+                flow,
+                ("shortfall", label, year),
+                (label, year, int(self.model.staffing.served.any(1).sum())),
+                lambda: _shortfall_rows(area_rows(), areas, names),
+                lambda: charts.shortfall_by_area(area_rows(), label, year, areas, names),
+            ),
         }
 
-    def _chart(self, flow: _Flow, key: tuple[str, ...], build: Callable[[], Any]) -> dict[str, Any]:
-        """A chart's Vega-Lite spec (built once per flow and key); checked against the schema
-        the first time each kind is built (its structure does not depend on the levers)."""
-        if key not in flow.charts:
-            check = key[0] not in self._validated
-            flow.charts[key] = build().to_dict(validate=check)
-            self._validated.add(key[0])
-        return flow.charts[key]
+    def _chart(
+        self,
+        flow: _Flow,
+        key: tuple[str, ...],
+        shape: tuple[Any, ...],
+        rows: Callable[[], list[dict[str, Any]]],
+        build: Callable[[], Any],
+    ) -> dict[str, Any]:
+        """A chart's Vega-Lite spec (built once per flow and key).
+
+        The spec ``needsled.charts`` gives (``build()``) is all the same for data of the same
+        ``shape`` (the labels, years and panels it names) but for its rows: the first spec of
+        each kind and shape is kept as a template, and later specs are the template with
+        ``rows()`` as its data, as altair would name and hold them (altair's own rows are
+        slow to make: pandas, then a deep copy). Where the rows do not come out as altair's
+        (checked on every new template), that kind of chart is always built by altair. Each
+        kind is checked against the Vega-Lite schema the first time it is built."""
+        if key in flow.charts:
+            return flow.charts[key]
+        kind = key[0]
+        template = self._templates.get((kind, shape))
+        if template is not None and kind not in self._slow:
+            spec = _with_rows(template, rows())
+        else:
+            check = kind not in self._validated
+            spec = build().to_dict(validate=check)
+            self._validated.add(kind)
+            if (kind, shape) not in self._templates and _with_rows(spec, rows()) == spec:
+                self._templates[(kind, shape)] = spec
+            elif template is None:
+                self._slow.add(kind)
+        flow.charts[key] = spec
+        return spec
 
     def _headline(
         self, monthly: pd.DataFrame, yearly: pd.DataFrame, label: str, year: str
@@ -672,6 +781,234 @@ def _yearly_quiet(
     det = {**det, metric: np.where(cells[0], 0, det[metric])}
     x = yearly(_sr(stoch, det), metric, years)[0]
     return np.where(cells, np.nan, x)
+
+
+@dataclass(frozen=True)
+class _Service:
+    """One service's part of a stochastic engine run, reduced to what the page shows.
+
+    ``totals``: metric -> (R, T) all areas together (``projection.with_total``), every
+    metric of :data:`TOTALS`; ``short``: the FTE shortfall (R, A, T) in float64, from which
+    each cost per FTE's cost of the shortfall is worked out; ``area_mean`` and ``area_last``:
+    each area's FTE shortfall by year (R, A, Y), the mean over the year's months and the last
+    month's (``results.yearly`` takes one or the other, by whether the year has a finite
+    value anywhere: ``area_finite`` (Y,)); ``flags``: metric -> (4, Y), see :func:`_flags`;
+    ``idle``: whether some chain started nobody in some year; ``state``: each chain's random
+    stream (C,) at the start of this service (see ``projection.chunk_inputs``)."""
+
+    totals: dict[str, F32]
+    short: F64
+    area_mean: F64
+    area_last: F64
+    area_finite: NDArray[np.bool_]
+    flags: dict[str, NDArray[np.bool_]]
+    idle: bool
+    state: NDArray[np.uint64]
+
+
+@dataclass(frozen=True)
+class _Sim:
+    """A stochastic engine run for one setting of the levers on the engine's inputs (all but
+    the cost of an FTE), service by service."""
+
+    services: tuple[_Service, ...]
+
+
+def _spans(years: NDArray[np.str_], labels: list[str]) -> list[slice]:
+    """The months of each April-to-March year, as slices (a year's months are consecutive)."""
+    out = []
+    for y in labels:
+        idx = np.flatnonzero(years == y)
+        if not np.array_equal(idx, np.arange(idx[0], idx[-1] + 1)):
+            raise ValueError(f"the months of {y} are not consecutive")
+        out.append(slice(int(idx[0]), int(idx[-1]) + 1))
+    return out
+
+
+def _simulate(
+    model: Model,
+    sc: Scenario,
+    arrivals: F64,
+    draws: Draws,
+    sizes: LeverSizes,
+    seed: int,
+    services: range,
+    states: NDArray[np.uint64] | None,
+    spans: list[slice],
+    took: dict[str, float],
+) -> tuple[_Service, ...]:
+    """The engine for ``services`` (from the first, or later ones from the chains' ``states``
+    at the start of the first of them) in every area, reduced service by service.
+
+    Every figure is computed as ``projection.run`` computes it, on the same values: the
+    metrics as ``run_chunk`` gives them, the all-areas totals as ``with_total`` gives them.
+    ``took``: milliseconds for the engine's inputs, the engine and the reduction."""
+    t0 = time.perf_counter()
+    si = np.arange(services.start, services.stop)
+    inputs, chunk = chunk_inputs(
+        model,
+        sc,
+        arrivals,
+        draws,
+        sizes,
+        seed,
+        services=None if services.start == 0 else services,
+        states=states,
+    )
+    took["inputs"] = _ms(t0)
+    t1 = time.perf_counter()
+    with _engine_guard():
+        out = simulate(inputs, stochastic=True)
+    took["simulation"] = _ms(t1)
+    t2 = time.perf_counter()
+    m = chunk_metrics(out, chunk, model, wanted=SIMULATED)
+    needed = fte_needed(m, chunk, model)
+    short = fte_shortfall(needed, chunk)
+    m["fte_needed"] = needed.astype(np.float32)
+    m["fte_shortfall"] = short.astype(np.float32)
+    served = model.staffing.served[:, si]
+    absent = ~served
+    totals = with_total(m, served, totals_only=True)  # (R, 1, S', T)
+    flags = {k: _flags(m[k], totals[k], absent, spans) for k in FLAGGED if k in m}
+    idle = np.asarray(absent.any(0), dtype=bool)
+    for sp in spans:
+        for x in (m["starts"], totals["starts"]):
+            idle |= np.any(~(x[..., sp].sum(-1, dtype=np.float64) > 0), axis=(0, 1))
+    area_mean, area_last, area_finite = _area_yearly(m["fte_shortfall"], absent, spans)
+    took["metrics"] = _ms(t2)
+    return tuple(
+        _Service(
+            totals={k: np.ascontiguousarray(totals[k][:, 0, j]) for k in TOTALS},
+            short=np.ascontiguousarray(short[:, :, j]),
+            area_mean=np.ascontiguousarray(area_mean[:, :, j]),
+            area_last=np.ascontiguousarray(area_last[:, :, j]),
+            area_finite=area_finite[j],
+            flags={k: v[j] for k, v in flags.items()},
+            idle=bool(idle[j]),
+            state=np.ascontiguousarray(out.states[:, j]),
+        )
+        for j in range(len(si))
+    )
+
+
+def _flags(x: F32, total: F32, absent: NDArray[np.bool_], spans: list[slice]) -> NDArray[np.bool_]:
+    """Where ``with_total``'s (R, A + 1, S, T) array of the per-area values ``x`` (NaN where a
+    service is absent, ``absent`` (A, S)) and their totals (R, 1, S, T) holds NaN, by service
+    and year (S, 4, Y): any NaN; NaN in the year's last month; a finite value; some cell NaN in
+    every month of the year (what :func:`_yearly_has_nan` reads, service by service). Where a
+    service is absent from an area, the last three do not matter (the area's cells are NaN in
+    every month, which makes the yearly figure NaN either way), nor does "finite" where no
+    NaN is held (then no year has NaN whichever way it is summarised)."""
+    n_s, n_y = x.shape[2], len(spans)
+    out = np.zeros((n_s, 4, n_y), dtype=bool)
+    nan_x, nan_t = np.isnan(x), np.isnan(total)
+    if not (nan_x.any() or nan_t.any() or absent.any()):
+        for y, sp in enumerate(spans):  # a finite value: nearly always the first one
+            first = np.isfinite(x[0, 0, :, sp.start])
+            for j in np.flatnonzero(~first):
+                first[j] = (
+                    np.isfinite(x[:, :, j, sp]).any() or np.isfinite(total[:, :, j, sp]).any()
+                )
+            out[:, 2, y] = first
+        return out
+    nan = np.concatenate([nan_x | absent[None, :, :, None], nan_t], axis=1)
+    finite = np.concatenate(
+        [np.isfinite(x) & ~absent[None, :, :, None], ~nan_t & np.isfinite(total)], axis=1
+    )
+    for y, sp in enumerate(spans):
+        part = nan[..., sp]
+        out[:, 0, y] = part.any(axis=(0, 1, 3))
+        out[:, 1, y] = np.any(part[..., -1], axis=(0, 1))
+        out[:, 2, y] = finite[..., sp].any(axis=(0, 1, 3))
+        out[:, 3, y] = np.any(part.all(-1), axis=(0, 1))
+    return out
+
+
+def _combined(flags: list[NDArray[np.bool_]], metric: str, idle: bool) -> tuple[bool, bool]:
+    """Whether the whole (R, A + 1, S, T) array of ``metric`` holds NaN, and whether
+    ``results.yearly`` of it does (as :func:`_yearly_has_nan`), from each service's flags."""
+    f = np.stack(flags)  # (S, 4, Y)
+    nan, last, finite, all_year = (f[:, i].any(0) for i in range(4))
+    monthly = bool(nan.any())
+    if metric in WEIGHTED:
+        return monthly, idle
+    if metric in FLOWS:
+        return monthly, monthly
+    if metric in STOCKS:
+        return monthly, bool(last.any())
+    return monthly, bool(np.where(finite, all_year, last).any())
+
+
+def _area_yearly(
+    x: F32, absent: NDArray[np.bool_], spans: list[slice]
+) -> tuple[F64, F64, NDArray[np.bool_]]:
+    """Each area's yearly figure (R, A, S, Y) of an averaged metric (FTE), both ways
+    ``results.yearly`` may take it (the mean of the year's months, or the last month's), NaN
+    where the service is absent; and whether each service has a finite value in each year
+    (S, Y) with absent cells as 0 (as :func:`_yearly_quiet` puts them in)."""
+    cells = absent[None, :, :, None]
+    x = np.where(cells, 0, x)
+    shape = (*x.shape[:3], len(spans))
+    mean, last = np.empty(shape), np.empty(shape)
+    finite = np.zeros((x.shape[2], len(spans)), dtype=bool)
+    for y, sp in enumerate(spans):
+        part = x[..., sp].astype(np.float64)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean[..., y] = np.nanmean(part, -1)
+        last[..., y] = part[..., -1]
+        finite[:, y] = np.isfinite(part).any(axis=(0, 1, 3))
+    cells = cells[..., :1]
+    return np.where(cells, np.nan, mean), np.where(cells, np.nan, last), finite
+
+
+def _assemble(
+    sim: _Sim,
+    cost_per_fte: F64,
+    det: dict[str, F32],
+    years: NDArray[np.str_],
+    spans: list[slice],
+    model: Model,
+) -> _Flow:
+    """A stochastic run at one cost per FTE (R, S, T) and the deterministic run (1, A + 1, S,
+    T) reduced to what the page shows (as :func:`_reduce` reduces the whole arrays)."""
+    svcs = sim.services
+    served = model.staffing.served
+    stoch = {k: np.stack([sv.totals[k] for sv in svcs], axis=1)[:, None] for k in TOTALS}
+    short = np.stack([sv.short for sv in svcs], axis=2)  # (R, A, S, T)
+    cost = shortfall_cost(short, cost_per_fte)
+    cost_total = with_total({"cost_shortfall": cost}, served, totals_only=True)["cost_shortfall"]
+    stoch["cost_shortfall"] = cost_total
+    cost_flags = _flags(cost, cost_total, ~served, spans)
+    flags = {k: [sv.flags[k] for sv in svcs] for k in FLAGGED if k != "cost_shortfall"}
+    flags["cost_shortfall"] = list(cost_flags)
+    idle = any(sv.idle for sv in svcs)
+    nans = {k: _combined(v, k, idle) for k, v in flags.items()}
+    # each area's FTE shortfall by year, and all areas', as summary_table has them
+    served_any = _served_any(model)
+    total_x = np.where(~served_any[None, None, :, None], 0, stoch["fte_shortfall"])
+    t_mean, t_last, t_finite = _area_yearly(total_x, np.zeros((1, len(svcs)), bool), spans)
+    finite = np.stack([sv.area_finite for sv in svcs]).any(0) | t_finite.any(0)  # (Y,)
+    area = np.where(
+        finite,
+        np.stack([sv.area_mean for sv in svcs], 2),
+        np.stack([sv.area_last for sv in svcs], 2),
+    )
+    total = np.where(finite, t_mean, t_last)
+    total = np.where(~served_any[None, None, :, None], np.nan, total)
+    means = summarise(np.concatenate([area, total], axis=1))[0]  # (A + 1, S, Y)
+    short_det = {"fte_shortfall": det["fte_shortfall"]}
+    empty = ~np.vstack([served, served_any[None]])
+    x_det = _yearly_quiet(
+        short_det, {k: v[0] for k, v in short_det.items()}, "fte_shortfall", years, empty
+    )
+    return _Flow(
+        stoch=stoch,
+        det={k: v[:, -1:].astype(np.float64) for k, v in det.items()},
+        area_shortfall=np.stack([x_det[0, :-1], means[:-1]]),
+        monthly_nan={k: nans[k][0] for k in MONTHLY},
+        yearly_nan={k: nans[k][1] if k in nans else idle for k in YEARLY},
+    )
 
 
 def _reduce(
@@ -733,16 +1070,32 @@ def _summarise_as(part: NDArray[Any], full_has_nan: bool) -> F64:
     return summarise(part)
 
 
+FIGURES = ("mean", "p10", "p50", "p90")
+
+
 def _frame(
-    label: str, metric: str, stats: F64, det: NDArray[Any], at: Any, **cols: Any
+    label: str, blocks: list[tuple[str, F64, NDArray[Any]]], at: Any, **cols: Any
 ) -> pd.DataFrame:
-    """Rows as ``needsled.results`` writes them: mean, p10, p50, p90 and the deterministic
-    run's value of the cells ``at`` (index arrays), rounded to the metric's precision."""
-    figures = {k: stats[i][at] for i, k in enumerate(("mean", "p10", "p50", "p90"))}
-    frame = pd.DataFrame(
-        {"scenario": label, **cols, "metric": metric, **figures, "deterministic": det[at]}
+    """Rows as ``needsled.results`` writes them, one block of rows per (metric, stats,
+    deterministic run): mean, p10, p50, p90 and the deterministic run's value of the cells
+    ``at`` (index arrays), each rounded to its metric's precision (``results.rounded``);
+    ``cols``: the cells' other columns (arrays of one block's length, or one value)."""
+    n = len(at[0])
+    figures: dict[str, list[F64]] = {k: [] for k in (*FIGURES, "deterministic")}
+    for metric, stats, det in blocks:
+        for i, k in enumerate(FIGURES):
+            figures[k].append(rounded_values(stats[i][at], metric))
+        figures["deterministic"].append(rounded_values(det[at], metric))
+    where = {k: v if np.isscalar(v) else np.tile(v, len(blocks)) for k, v in cols.items()}
+    metric_col = np.repeat(np.asarray([b[0] for b in blocks]), n)
+    return pd.DataFrame(
+        {
+            "scenario": label,
+            **where,
+            "metric": metric_col,
+            **{k: np.concatenate(v) for k, v in figures.items()},
+        }
     )
-    return rounded(frame, metric)
 
 
 def _monthly_rows(flow: _Flow, label: str, model: Model) -> pd.DataFrame:
@@ -754,18 +1107,15 @@ def _monthly_rows(flow: _Flow, label: str, model: Model) -> pd.DataFrame:
         "service": np.asarray(model.services.codes)[at[0]],
         "month": np.asarray(model.months)[at[1]],
     }
-    frames = [
-        _frame(
-            label,
+    blocks = [
+        (
             metric,
             _summarise_as(flow.stoch[metric][:, 0], flow.monthly_nan[metric]),
             flow.det[metric][0, 0],
-            at,
-            **where,
-        ).assign(area_name="All areas")
+        )
         for metric in MONTHLY
     ]
-    return pd.concat(frames, ignore_index=True)
+    return _frame(label, blocks, at, **where).assign(area_name="All areas")
 
 
 def _yearly_rows(flow: _Flow, label: str, years: Any, model: Model) -> tuple[pd.DataFrame, F64]:
@@ -780,14 +1130,13 @@ def _yearly_rows(flow: _Flow, label: str, years: Any, model: Model) -> tuple[pd.
         "service": np.asarray(model.services.codes)[at[0]],
         "area": ALL_AREAS,
     }
-    frames, cost = [], np.empty(0)
+    blocks, cost = [], np.empty(0)
     for metric in YEARLY:
         x = _yearly_quiet(flow.stoch, det, metric, years, ~served[None])  # (1 + R, 1, S, Y)
-        stats = _summarise_as(x[1:, 0], flow.yearly_nan[metric])
-        frames.append(_frame(label, metric, stats, x[0, 0], at, **where))
+        blocks.append((metric, _summarise_as(x[1:, 0], flow.yearly_nan[metric]), x[0, 0]))
         if metric == "cost_shortfall":
             cost = x[1:, 0]
-    return pd.concat(frames, ignore_index=True), cost
+    return _frame(label, blocks, at, **where), cost
 
 
 def _area_rows(flow: _Flow, label: str, labels: list[str], model: Model) -> pd.DataFrame:
@@ -801,8 +1150,96 @@ def _area_rows(flow: _Flow, label: str, labels: list[str], model: Model) -> pd.D
         "area": np.asarray(model.area_codes)[at[0]],
     }
     mean = np.broadcast_to(flow.area_shortfall[1], (4, *shape))
-    frame = _frame(label, "fte_shortfall", mean, flow.area_shortfall[0], at, **where)
+    frame = _frame(label, [("fte_shortfall", mean, flow.area_shortfall[0])], at, **where)
     return frame[["scenario", "year", "service", "area", "metric", "mean", "deterministic"]]
+
+
+# -- charts: the rows needsled.charts puts in them ------------------------------------------
+
+
+def _fan_rows(
+    frames: list[pd.DataFrame],
+    metrics: tuple[str, ...],
+    names: Mapping[str, str],
+    scenario: str | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of a fan chart (``charts.demand_capacity`` with ``scenario``, else
+    ``charts.waiting_list``) drawn from these all-areas monthly tables, as altair holds them:
+    the tables' rows of ``metrics`` in order, numbers as floats (None if not finite)."""
+    cols: dict[str, list[Any]] = {k: [] for k in ("scenario", "service", "month", "metric")}
+    figures: dict[str, list[Any]] = {k: [] for k in ("mean", "p10", "p90")}
+    for frame in frames:
+        sel = frame["metric"].isin(metrics).to_numpy()
+        if scenario is not None:
+            sel = sel & (frame["scenario"] == scenario).to_numpy()
+        for k in cols:
+            cols[k] += frame[k].to_numpy(dtype=object)[sel].astype(str).tolist()
+        for k in figures:
+            figures[k] += _floats(frame[k].to_numpy(np.float64)[sel])
+    panels = charts.wrapped(names, list(dict.fromkeys(cols["service"])))
+    series = {"referrals": "Referrals (demand)", "capacity": "Capacity (starts staff can take on)"}
+    out = []
+    for i, (sc, svc, month, metric) in enumerate(zip(*cols.values(), strict=True)):
+        row = {"scenario": sc, "service": svc, "month": month, "metric": metric}
+        row |= {k: v[i] for k, v in figures.items()}
+        row["date"] = month + "-01"
+        if scenario is not None:
+            row["series"] = series.get(metric)
+        row["panel"] = panels[svc]
+        out.append(row)
+    return out
+
+
+def _shortfall_rows(
+    rows: pd.DataFrame, areas: Mapping[str, str], names: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The rows of ``charts.shortfall_by_area`` drawn from one year's per-area rows."""
+    sel = (rows["area"] != ALL_AREAS).to_numpy()
+    codes = rows["area"].to_numpy(dtype=object)[sel].astype(str).tolist()
+    services = rows["service"].to_numpy(dtype=object)[sel].astype(str).tolist()
+    means = _floats(rows["mean"].to_numpy(np.float64)[sel])
+    return [
+        {
+            "area": a,
+            "service": s,
+            "mean": m,
+            "area_name": areas.get(a),
+            "service_name": names.get(s, s),
+        }
+        for a, s, m in zip(codes, services, means, strict=True)
+    ]
+
+
+def _floats(x: F64) -> list[float | None]:
+    """Numbers as altair puts them in a chart: floats, None where not finite."""
+    return [v if np.isfinite(v) else None for v in x.tolist()]
+
+
+def _with_rows(spec: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A chart spec holding one named dataset, with ``rows`` in its place, named as altair
+    names a dataset (a hash of its rows); the rest of the spec is shared, not copied."""
+    (old,) = spec["datasets"]
+    if rows == [{}]:
+        new = "empty"
+    else:
+        text = json.dumps(rows, sort_keys=True, default=str)
+        new = "data-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    out = _renamed({k: v for k, v in spec.items() if k != "datasets"}, old, new)
+    return {**out, "datasets": {new: rows}}
+
+
+def _renamed(obj: Any, old: str, new: str) -> Any:
+    """``obj`` with every reference ``{"name": old}`` to a dataset made ``{"name": new}``;
+    parts without one are the same objects."""
+    if isinstance(obj, dict):
+        if obj.get("name") == old:
+            return {**obj, "name": new}
+        out = {k: _renamed(v, old, new) for k, v in obj.items()}
+        return obj if all(out[k] is obj[k] for k in obj) else out
+    if isinstance(obj, list):
+        items = [_renamed(v, old, new) for v in obj]
+        return obj if all(a is b for a, b in zip(items, obj, strict=True)) else items
+    return obj
 
 
 def _summary(yearly: pd.DataFrame, base: pd.DataFrame, year: str, model: Model) -> list[Any]:
