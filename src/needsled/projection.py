@@ -558,10 +558,10 @@ def chunk_metrics(
     if priority:
         m["within_target_priority"] = back(out.within_target_priority)
     _derived(m, chunk, model, [k for k in DERIVED if k in want])
+    stretch = model.services.stretch[chunk.services]
     for key in ("waiting", "mean_wait_weeks", "p90_wait_weeks"):
-        if key in m:
-            stretch = model.services.stretch[chunk.services][None, None, :, None]
-            m[key] = np.where(stretch, np.float32(0), m[key]).astype(np.float32)
+        if key in m and stretch.any():  # a stretch service keeps no list
+            m[key] = np.where(stretch[None, None, :, None], np.float32(0), m[key])
     keep = want | {"within_target_priority"}
     return {k: v for k, v in m.items() if k in keep}
 
@@ -677,24 +677,29 @@ def with_total(
     and NaN where a service is absent (``served`` (A, S)). With ``totals_only`` only the
     all-areas row (R, 1, S, T), as it would be appended."""
     mask = served[None, :, :, None]
+    everywhere = bool(served.all())  # then nothing is masked (and nothing copied for it)
+
+    def masked(x: F32, fill: float) -> F32:
+        return x if everywhere else np.where(mask, x, np.float32(fill))
+
     out: dict[str, F32] = {}
     if {"mean_wait_weeks", "within_target_share"} & set(m):  # weighted by starts
-        starts = np.where(mask, m["starts"], 0)
+        starts = masked(m["starts"], 0)
         total_starts = starts.sum(1, keepdims=True)
     served_any = np.asarray(served.any(axis=0))[None, None, :, None]
     for key, x in m.items():
-        x = np.where(mask, x, np.float32(np.nan))
+        x = masked(x, np.nan)
         if key in SUMMED:
-            tot = np.nansum(x, axis=1, keepdims=True)
+            tot = _nansum_areas(x)
         elif key in ("mean_wait_weeks", "within_target_share"):
             with np.errstate(invalid="ignore", divide="ignore"):
-                tot = np.nansum(x * starts, axis=1, keepdims=True) / total_starts
+                tot = _nansum_areas(x * starts) / total_starts
         elif key in ("utilisation", "caseload_per_fte"):
             denom = m["places"] if key == "utilisation" else m["fte"]
             with np.errstate(invalid="ignore", divide="ignore"):
-                tot = np.where(mask, m["open_cases"], 0).sum(1, keepdims=True) / np.where(
-                    mask, denom, 0
-                ).sum(1, keepdims=True)
+                tot = masked(m["open_cases"], 0).sum(1, keepdims=True) / masked(denom, 0).sum(
+                    1, keepdims=True
+                )
         else:  # a 90th percentile cannot be pooled from the areas' 90th percentiles
             tot = np.full_like(x[:, :1], np.nan)
         if totals_only:
@@ -705,3 +710,11 @@ def with_total(
         for key in out:
             out[key][:, -1:] = np.where(served_any, out[key][:, -1:], np.nan)
     return out
+
+
+def _nansum_areas(x: F32) -> F32:
+    """``np.nansum`` over the areas (axis 1, kept): the same sum, without copying ``x`` to
+    zero its NaN when it holds none."""
+    if np.isnan(x).any():
+        return np.asarray(np.nansum(x, axis=1, keepdims=True), dtype=np.float32)
+    return np.asarray(x.sum(1, keepdims=True), dtype=np.float32)
