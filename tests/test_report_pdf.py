@@ -115,7 +115,7 @@ def test_pdf_opens_with_the_headline_and_has_every_section(runs: Runs) -> None:
     for line in lines:  # a line may break after a dash, so compare without spaces
         assert _squash(line) in _squash(text), line
     first_page = _text(pdf, 1, 1)
-    assert "needsled: model" in first_page
+    assert "needsled: London example (synthetic)" in first_page  # the model's title
     assert "Headline: baseline" in first_page
     assert _squash(headline(inp, "baseline")[0]) in _squash(first_page)
     assert "suppression is OFF" not in text
