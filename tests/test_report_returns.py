@@ -242,3 +242,21 @@ def test_write_run_with_returns_and_a_later_run_without(folder: Folder, tmp_path
     write_run(res, out, pdf=False)  # the comparison was against the earlier run: removed
     assert not any((out / name).exists() for name in ACTUAL_FILES)
     assert SECTION not in (out / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_run_command_with_returns(folder: Folder, tmp_path: Path) -> None:
+    engine_store(folder, tmp_path)
+    out = tmp_path / "out"
+    args = ["run", str(folder.model), "--out", str(out), "--replicates", "4", "--no-pdf"]
+    result = CliRunner().invoke(app, [*args, "--returns", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    assert SECTION in (out / "report.html").read_text(encoding="utf-8")
+    assert all((out / name).is_file() for name in ACTUAL_FILES)
+    assert "--returns" in json.loads((out / "manifest.json").read_text())["command"]
+    # a store that is not there: said plainly, nothing run
+    missing = tmp_path / "no-store"
+    result = CliRunner().invoke(app, [*args, "--returns", str(missing)])
+    assert result.exit_code == 1
+    assert str(missing) in result.output
+    assert "Traceback" not in result.output

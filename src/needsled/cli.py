@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from needsled import __version__
-from needsled.cli_report import GeoJsonOption
+from needsled.cli_report import GeoJsonOption, ReturnsOption, read_returns_or_exit
 from needsled.errors import InputError
 
 app = typer.Typer(
@@ -100,6 +100,7 @@ def _run_and_write(
     command: str,
     pdf: bool = True,
     geojson: Path | None = None,
+    returns: Path | None = None,
 ) -> dict[str, Path]:
     from needsled.api import load, run
     from needsled.io.outputs import write_run
@@ -109,6 +110,7 @@ def _run_and_write(
     except InputError as exc:
         raise _fail(exc) from None
     boundaries, pdf = _report_extras(geojson, pdf)
+    actual = read_returns_or_exit(returns) if returns is not None else None
     known = [s.name for s in model.scenarios]
     unknown = [s for s in scenarios or [] if s not in known]
     if unknown:
@@ -133,7 +135,13 @@ def _run_and_write(
 
         result = run(model, chosen, replicates, seed, progress=tick)
         paths = write_run(
-            result.result, out_dir, command, suppress=suppress, pdf=pdf, boundaries=boundaries
+            result.result,
+            out_dir,
+            command,
+            suppress=suppress,
+            pdf=pdf,
+            boundaries=boundaries,
+            returns=actual,
         )
     console.print(
         f"Ran {len(chosen)} scenario(s) x {replicates} replicates in "
@@ -195,6 +203,7 @@ def run_cmd(
     no_suppress: NoSuppress = False,
     no_pdf: NoPdf = False,
     geojson: GeoJsonOption = None,
+    returns: ReturnsOption = None,
 ) -> None:
     """Project demand, waiting lists and shortfalls for a model's scenarios."""
     picks = [x for name in scenario or [] for x in ("--scenario", name)]
@@ -211,6 +220,7 @@ def run_cmd(
         "--no-suppress" if no_suppress else None,
         "--no-pdf" if no_pdf else None,
         *(("--geojson", geojson) if geojson else ()),
+        *(("--returns", returns) if returns else ()),
     )
     report = _run_and_write(
         model,
@@ -222,6 +232,7 @@ def run_cmd(
         command,
         pdf=not no_pdf,
         geojson=geojson,
+        returns=returns,
     )
     _say_where(report)
 
