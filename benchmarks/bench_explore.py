@@ -10,8 +10,10 @@ It prints:
   preview), which also loads or compiles the engine;
 - ``evaluate()`` for several kinds of lever move, each repeat a new position of the slider
   (so nothing is served from the explorer's caches unless the case says so): best and
-  median wall time, the process's CPU time (both cores count), and the median of each part
-  of the work as the explorer reports it in ``timings_ms``;
+  median wall time, the process's CPU time (both cores count; median), the median of each
+  part of the work as the explorer reports it in ``timings_ms``, and how many of the six
+  services the engine ran (a lever on one service runs it and the services after it: the
+  first service, ISVA, runs all six, the last, IDVA, one; the cost of an FTE none);
 - ``preview()`` (the deterministic fast path) the same way;
 - peak resident memory, and the machine's load average (the machine is shared: figures
   vary by 2x or more when others are running).
@@ -53,7 +55,13 @@ def cases() -> list[tuple[str, str, Callable[[int], Settings]]]:
             "engine (demand kept)",
             lambda i: {"support_duration.ISVA": 10.0 + 5 * i},
         ),
-        ("cost of an FTE", "engine (demand kept)", lambda i: {"cost_per_fte": 5.0 + 5 * i}),
+        (
+            "support length, BY&FOR",
+            "engine (demand kept)",
+            lambda i: {"support_duration.BY_AND_FOR": 10.0 + 5 * i},
+        ),
+        ("FTE, IDVA", "engine (demand kept)", lambda i: {"fte.IDVA": 10.0 + 5 * i}),
+        ("cost of an FTE", "engine run kept", lambda i: {"cost_per_fte": 5.0 + 5 * i}),
         (
             "money available",
             "tables only (engine kept)",
@@ -80,19 +88,22 @@ def rss_now_mb() -> float:
 def measure(
     call: Callable[[Settings], dict[str, Any]], settings: Callable[[int], Settings], repeats: int
 ) -> dict[str, Any]:
-    walls, cpus, parts = [], [], []
+    walls, cpus, parts, ran = [], [], [], []
     for i in range(repeats):
         c0, t0 = time.process_time(), time.perf_counter()
         out = call(settings(i))
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
-        parts.append(out["timings_ms"] if not out["cached"] else {"cached": out["timing_ms"]})
+        took = dict(out["timings_ms"]) if not out["cached"] else {"cached": out["timing_ms"]}
+        ran.append(took.pop("engine.simulated_services", None))
+        parts.append(took)
     keys = dict.fromkeys(k for p in parts for k in p)
     return {
         "best": min(walls),
         "median": statistics.median(walls),
         "cpu": statistics.median(cpus),
         "parts": {k: statistics.median(p.get(k, 0.0) for p in parts) for k in keys},
+        "services": sorted({n for n in ran if n is not None}),
     }
 
 
@@ -100,10 +111,13 @@ def line(name: str, what: str, r: dict[str, Any]) -> None:
     verdict = "met" if r["median"] <= TARGET_S else "NOT MET"
     print(
         f"  {name:22s} {what:26s} best {r['best']:6.3f} s  median {r['median']:6.3f} s  "
-        f"CPU {r['cpu']:6.3f} s  target {TARGET_S} s: {verdict}"
+        f"CPU {r['cpu']:6.3f} s  target {TARGET_S} s: {verdict}  "
+        f"(load {os.getloadavg()[0]:.1f})"
     )
     parts = ", ".join(f"{k} {v:.0f}" for k, v in r["parts"].items() if k != "engine")
-    print(f"  {'':22s} parts (ms, median): {parts}")
+    ran = "/".join(map(str, r["services"]))
+    runs = f"; services the engine ran: {ran}" if ran else ""
+    print(f"  {'':22s} parts (ms, median): {parts}{runs}")
 
 
 def sessions(ex: Explorer, n: int, seconds: float, think: float) -> None:
@@ -172,9 +186,9 @@ def main() -> None:
     for name, what, settings in cases():
         line(name, what, measure(lambda s: ex.evaluate(None, s), settings, args.repeats))
     print("\npreview() (deterministic run only; the fast path):")
-    for name, what, settings in cases()[:4]:
+    for i, (name, _, settings) in enumerate(cases()[:6]):
         res = measure(lambda s: ex.preview(None, s), settings, args.repeats)
-        line(name, what.replace("demand + engine", "demand + det. run"), res)
+        line(name, "demand + det. run" if i == 0 else "det. run (demand kept)", res)
     if args.sessions:
         sessions(ex, args.sessions, args.seconds, think=0.3)
     print(

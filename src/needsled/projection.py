@@ -614,19 +614,26 @@ def fte_needed(m: Mapping[str, F32], chunk: Chunk, model: Model) -> F64:
     si = chunk.services
     ppf = sv.places_per_fte[si][None, None, :, None]
     stretch = sv.stretch[si]
-    needed = np.empty(m["open_cases"].shape)
-    needed[:, :, stretch] = m["open_cases"][:, :, stretch] / ppf[:, :, stretch]
     queue = ~stretch
+    every = slice(None) if queue.all() else queue  # a view where every service queues
+    needed = None
     if queue.any():
-        demand_week = chunk.demand_week[:, :, queue]
+        demand_week = chunk.demand_week[:, :, every]
         tw = sv.target_wait_weeks[si][queue][None, None, :, None]
-        per_fte_week = ppf[:, :, queue] / chunk.duration_weeks[:, None, queue]
+        per_fte_week = ppf[:, :, every] / chunk.duration_weeks[:, None, every]
         target = queueing.target_capacity(demand_week, tw)
-        waiting = np.maximum(m["waiting"][:, :, queue], 0.0)  # no -1e-15 from subtraction
+        waiting = np.maximum(m["waiting"][:, :, every], 0.0)  # no -1e-15 from subtraction
         relief = queueing.relief_capacity(
             demand_week, waiting, queueing.target_queue_size(demand_week, tw), TIME_TO_TARGET_WEEKS
         )
-        needed[:, :, queue] = np.maximum(target, relief) / per_fte_week
+        queue_fte = np.divide(np.maximum(target, relief, out=target), per_fte_week, out=target)
+        if queue.all():
+            needed = queue_fte
+    if needed is None:
+        needed = np.empty(m["open_cases"].shape)
+        needed[:, :, stretch] = m["open_cases"][:, :, stretch] / ppf[:, :, stretch]
+        if queue.any():
+            needed[:, :, queue] = queue_fte
     return needed
 
 
@@ -650,8 +657,9 @@ def _derived(m: dict[str, F32], chunk: Chunk, model: Model, wanted: Sequence[str
         if "utilisation" in wanted:
             util = np.where(slots > 0, m["open_cases"] / slots, np.nan)
             m["utilisation"] = util.astype(np.float32)
-        if "caseload_per_fte" in wanted:
-            load = np.where(fte > 0, m["open_cases"] / fte, np.nan)
+        if "caseload_per_fte" in wanted:  # NaN where there is no staff
+            load = np.divide(m["open_cases"], fte)
+            load[~(fte > 0)] = np.nan
             m["caseload_per_fte"] = load.astype(np.float32)
     if "fte" in wanted:
         m["fte"] = fte.astype(np.float32)
@@ -659,7 +667,9 @@ def _derived(m: dict[str, F32], chunk: Chunk, model: Model, wanted: Sequence[str
         m["places"] = slots.astype(np.float32)
     if "capacity" in wanted:
         dur = chunk.duration_weeks[:, None]
-        m["capacity"] = (slots / dur * WEEKS_PER_MONTH).astype(np.float32)
+        per_month = np.divide(slots, dur)
+        per_month *= WEEKS_PER_MONTH
+        m["capacity"] = per_month.astype(np.float32)
     if {"fte_needed", "fte_shortfall", "cost_shortfall"} & set(wanted):
         needed = fte_needed(m, chunk, model)
         m["fte_needed"] = needed.astype(np.float32)

@@ -8,9 +8,15 @@ asked for, then kept: every result is shown beside it). :meth:`Explorer.evaluate
 only what the levers change:
 
 - demand levers (police reports, referral share and model, self-referral) recompute expected
-  referrals; staff, support-length and cost levers reuse them (the last two are kept);
-- every lever but the money available and the year shown runs the flow engine (the cost of
-  an FTE too: the shortfall's cost is worked out chain by chain inside it);
+  referrals (the last two are kept) and run the flow engine for every service;
+- a service's staff or support length runs the engine for that service and those after it:
+  each chain's services draw from one random stream in turn (``needsled.flow``), so the
+  services before it are taken from a kept run whose settings for them are the same, and
+  the engine starts from the chains' stream states where that run's services before it
+  ended (``FlowOutputs.states``); each scenario's run as it stands and the last four are
+  kept, service by service, reduced to what the page shows;
+- the cost of an FTE runs no engine: the shortfall's cost is worked out from a kept run's
+  FTE shortfall, area by area and replicate by replicate, as the engine run works it out;
 - the money available and the year shown only rebuild the headline, the summary and the
   shortfall chart, from the all-areas figures of the last eight engine runs, which are kept;
 - a whole result is kept for the last 32 settings, so a slider moved back is instant.
@@ -354,6 +360,7 @@ class Explorer:
         self._demand: OrderedDict[tuple[Any, ...], F64] = OrderedDict()
         self._flows: OrderedDict[tuple[Any, ...], _Flow] = OrderedDict()
         self._sims: OrderedDict[tuple[Any, ...], _Sim] = OrderedDict()
+        self._base_sims: dict[tuple[Any, ...], _Sim] = {}  # each scenario as it stands
         self._bases: dict[tuple[Any, ...], _Flow] = {}  # each scenario as it stands, kept
         self._results: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._validated: set[str] = set()
@@ -551,12 +558,18 @@ class Explorer:
             for code in self.model.services.codes
         )
         key = (base, demand, per_service)
+        at_base = all(x == self._specs[k].default for k, x in demand) and not any(
+            any(x) for x in per_service
+        )
+        if key in self._base_sims:
+            took["simulated_services"] = 0
+            return self._base_sims[key]
         if key in self._sims:
             self._sims.move_to_end(key)
             took["simulated_services"] = 0
             return self._sims[key]
         donor, first = None, 0
-        for (b, d, settings), sim in self._sims.items():
+        for (b, d, settings), sim in (*self._base_sims.items(), *self._sims.items()):
             if (b, d) != (base, demand):
                 continue
             same = next(
@@ -585,9 +598,12 @@ class Explorer:
         took["simulated_services"] = len(services)
         kept = () if donor is None else donor.services[:first]
         sim = _Sim((*kept, *fresh))
-        self._sims[key] = sim
-        while len(self._sims) > SIMS_KEPT:
-            self._sims.popitem(last=False)
+        if at_base:  # kept for good: most moves start from a scenario as it stands
+            self._base_sims[key] = sim
+        else:
+            self._sims[key] = sim
+            while len(self._sims) > SIMS_KEPT:
+                self._sims.popitem(last=False)
         return sim
 
     def _arrivals(self, key: tuple[Any, ...], sc: Scenario, sizes: Any) -> F64:

@@ -1,0 +1,122 @@
+"""The explorer's reuse of engine runs (needsled.web.explore) gives a run's figures.
+
+A lever on one service's staff or support length re-simulates that service and those after
+it (each chain's services draw from one random stream in turn, so the earlier services of a
+run kept for the same settings are reused with the stream's state where they end); the cost
+of an FTE re-simulates nothing. Each result is checked against ``needsled.projection.run`` +
+``needsled.results`` of :meth:`Explorer.scenario` at the same seed and replicates: the
+summary, and the three charts' whole Vega-Lite specs (data rows and dataset names too, so
+the specs built from a kept template equal altair's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from needsled import charts
+from needsled.example import write_example
+from needsled.io.load import load_model
+from needsled.model import Model
+from needsled.projection import run
+from needsled.results import results_table, summary_table
+from needsled.web.explore import YEARLY, Explorer
+
+REPLICATES, SEED = 12, 5
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Model:
+    m = load_model(write_example(tmp_path_factory.mktemp("london")))
+    return dataclasses.replace(m, scenarios=m.scenarios[:1])
+
+
+@pytest.fixture(scope="module")
+def explorer(model: Model) -> Explorer:
+    return Explorer(model, replicates=REPLICATES, seed=SEED)
+
+
+@pytest.fixture(scope="module")
+def base_results(model: Model) -> pd.DataFrame:
+    return results_table(run(model, None, replicates=REPLICATES, seed=SEED))
+
+
+def assert_a_runs_figures(
+    ex: Explorer, model: Model, settings: dict[str, float], result: dict[str, Any], base: Any
+) -> None:
+    """Summary and charts equal those of a run of the explorer's scenario."""
+    sc = ex.scenario(None, settings)
+    res = run(dataclasses.replace(model, scenarios=(sc,)), None, REPLICATES, SEED)
+    label, name, year = result["label"], sc.name, result["year"]
+    results = results_table(res).astype({"scenario": str})
+    summary = summary_table(res)
+    want = summary.loc[(summary["area"] == "ALL") & (summary["year"] == year)]
+    want = want.set_index(["service", "metric"])
+    for row in result["summary"]:
+        for metric in YEARLY:
+            for col in ("mean", "p10", "p90", "deterministic"):
+                got = row[metric][col]
+                assert got == float(want.loc[(row["service"], metric), col]), (metric, col)
+    services = dict(zip(model.services.codes, model.services.names, strict=True))
+    areas = dict(zip(model.area_codes, model.area_names, strict=True))
+    mine = results.assign(scenario=label)  # the explorer's label for the moved scenario
+    assert result["charts"]["demand"] == charts.demand_capacity(mine, label, services).to_dict()
+    both = pd.concat([base.astype({"scenario": str}), mine], ignore_index=True)
+    assert result["charts"]["waiting"] == charts.waiting_list(both, services).to_dict()
+    per_area = summary.assign(scenario=summary["scenario"].astype(str).replace(name, label))
+    shortfall = charts.shortfall_by_area(per_area, label, year, areas, services)
+    assert result["charts"]["shortfall"] == shortfall.to_dict()
+
+
+# (settings, how many services the engine runs: the first that differs from a kept run's
+# settings, and every one after it; 0: a kept run at another cost per FTE)
+STEPS = [
+    ({"fte.IDVA": 30.0}, 1),  # the last service: the others from the run as it stands
+    ({"fte.IDVA": 30.0, "cost_per_fte": 10.0}, 0),  # the run just made, its cost redone
+    ({"support_duration.BY_AND_FOR": 25.0}, 2),  # BY_AND_FOR and IDVA after it
+    ({"support_duration.BY_AND_FOR": 25.0, "fte.COUNSELLING": -20.0, "year": 2026.0}, 5),
+    ({"fte.IDVA": 35.0, "cost_per_fte": -15.0}, 1),
+    ({"cost_per_fte": 20.0}, 0),  # the run as it stands is kept for good (not just 4 runs)
+]
+
+
+def test_runs_kept_lend_their_earlier_services_and_the_figures_are_a_runs(
+    explorer: Explorer, model: Model, base_results: pd.DataFrame
+) -> None:
+    for settings, simulated in STEPS:
+        result = explorer.evaluate(None, settings)
+        assert not result["cached"]
+        assert result["timings_ms"]["engine.simulated_services"] == simulated, settings
+        assert_a_runs_figures(explorer, model, settings, result, base_results)
+
+
+def test_a_kept_template_gives_altairs_chart_for_new_data(
+    explorer: Explorer, model: Model, base_results: pd.DataFrame
+) -> None:
+    """The same label and year as a chart built before: the template's spec, new rows."""
+    settings = {"fte.ISVA": 15.0, "year": 2026.0}
+    first = explorer.evaluate(None, settings)
+    again = explorer.evaluate(None, {**settings, "fte.ISVA": 20.0})
+    assert first["label"] == again["label"]
+    for key in ("demand", "waiting", "shortfall"):
+        assert first["charts"][key]["datasets"] != again["charts"][key]["datasets"]
+    assert_a_runs_figures(explorer, model, {**settings, "fte.ISVA": 20.0}, again, base_results)
+    assert not explorer._slow  # every kind of chart took the kept template's path
+
+
+def test_a_result_does_not_depend_on_which_run_lent_services(
+    explorer: Explorer, model: Model
+) -> None:
+    explorer.evaluate(None, {"support_duration.ESS": 10.0, "fte.IDVA": 10.0})
+    settings = {"support_duration.ESS": 10.0, "fte.IDVA": 30.0, "cost_per_fte": 10.0}
+    reused = explorer.evaluate(None, settings)  # ISVA to BY_AND_FOR from the run just made
+    fresh = Explorer(model, replicates=REPLICATES, seed=SEED).evaluate(None, settings)
+    assert reused["timings_ms"]["engine.simulated_services"] == 1
+    assert fresh["timings_ms"]["engine.simulated_services"] == 4  # from ESS on
+    drop = ("timing_ms", "timings_ms", "cached")
+    assert {k: v for k, v in reused.items() if k not in drop} == {
+        k: v for k, v in fresh.items() if k not in drop
+    }
