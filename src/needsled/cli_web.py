@@ -232,11 +232,12 @@ def password(
     data_dir: DataDir = DEFAULT_DIR,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Set a new password for a user (and sign them out everywhere)."""
+    """Set a new password for a user (and sign them out everywhere: their sessions and their
+    personal API tokens end)."""
     from sqlalchemy import delete, select
 
     from needsled.web.config import WebConfig
-    from needsled.web.db import Session, User
+    from needsled.web.db import ApiToken, Session, User
     from needsled.web.store import MIN_PASSWORD, normalise_email
 
     new = _read_password(password_file)
@@ -252,15 +253,19 @@ def password(
                 raise typer.Exit(1)
             user.password_hash = WebConfig(data_dir=data_dir).hasher.hash(new)
             db.execute(delete(Session).where(Session.user_id == user.id))
+            db.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
             store.audit(
                 db,
                 "permission change",
                 email="(command line)",
                 organisation_id=user.organisation_id,
                 obj=f"user {user.id} {user.email}",
-                outcome="password set",
+                outcome="password set; sessions and API tokens ended",
                 ip="local",
             )
     finally:
         store.close()
-    typer.echo(f"New password set for {normalise_email(email)}; they are signed out everywhere.")
+    typer.echo(
+        f"New password set for {normalise_email(email)}; they are signed out everywhere "
+        "(sessions and API tokens)."
+    )

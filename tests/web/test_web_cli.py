@@ -14,7 +14,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from needsled.cli_web import serve, users_app
-from needsled.web.db import AuditEntry, User
+from needsled.web.db import ApiToken, AuditEntry, Session, User, utcnow
 from needsled.web.store import Store
 
 cli = typer.Typer()
@@ -217,6 +217,15 @@ def test_a_new_password_signs_the_user_out(tmp_path: Path) -> None:
         str(pw),
     ]
     assert runner.invoke(cli, add).exit_code == 0
+    store = Store(f"sqlite:///{tmp_path / 'needsled.sqlite3'}")
+    try:  # signed in in a browser, and a script with a personal API token
+        with store.session() as db:
+            uid = db.scalar(select(User.id))
+            later = utcnow().replace(year=utcnow().year + 1)
+            db.add(Session(id="s" * 64, user_id=uid, csrf_token="c", expires_at=later))
+            db.add(ApiToken(user_id=uid, name="script", token_hash="t" * 64, expires_at=later))
+    finally:
+        store.close()
     new = tmp_path / "new.txt"
     new.write_text("another long password\n", encoding="utf-8")
     r = runner.invoke(
@@ -239,6 +248,9 @@ def test_a_new_password_signs_the_user_out(tmp_path: Path) -> None:
             user = db.scalar(select(User))
             assert user is not None
             assert PasswordHash.recommended().verify("another long password", user.password_hash)
+            # signed out everywhere: neither the session nor the token works any more
+            assert db.scalars(select(Session)).all() == []
+            assert db.scalars(select(ApiToken)).all() == []
     finally:
         store.close()
 

@@ -8,6 +8,7 @@ import csv
 import io
 import itertools
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -133,6 +134,60 @@ def test_unsafe_zips_are_refused(app: FastAPI, member: str, why: str) -> None:
         assert why in r.text
 
 
+def _bomb(member: str, megabytes: int) -> bytes:
+    """A small zip holding ``member``: ``megabytes`` MB of zeros (a few KB compressed)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf, zf.open(member, "w") as fh:
+        for _ in range(megabytes):
+            fh.write(bytes(1 << 20))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["zip", "workbook", "zipped workbook"])
+def test_zip_bombs_are_refused(
+    app: FastAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A few KB that unpack to more than the limit (here 4 MB, to keep the test small): in a
+    .zip, in a workbook (itself a zip of XML, read through by its loader), or both."""
+    from needsled.web import uploads
+
+    monkeypatch.setattr(uploads, "MAX_UNPACKED", 4 << 20)
+    folder = small_model(tmp_path / "m")
+    book = _bomb("xl/worksheets/sheet1.xml", 6)
+    if kind == "zip":
+        files = [("bomb.zip", _bomb("model/areas.csv", 6))]
+    elif kind == "workbook":
+        files = [("model.xlsx", book), ("scenarios.yaml", (folder / "scenarios.yaml").read_bytes())]
+    else:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("model/model.xlsx", book)
+            zf.write(folder / "scenarios.yaml", "model/scenarios.yaml")
+        files = [("bomb.zip", buf.getvalue())]
+    assert sum(len(b) for _, b in files) < 100_000
+    with client(app) as c:
+        csrf = sign_in(c, "comm@a.org")
+        r = _upload(c, csrf, files)
+        assert r.status_code == 422, r.text[:500]
+        assert "unpacks to more than 4 MB" in r.text
+        assert c.get("/api/models").json() == []
+        # the same model within the limit is fine
+        monkeypatch.setattr(uploads, "MAX_UNPACKED", 200 << 20)
+        assert _upload(c, csrf, [("m.zip", zipped(folder))]).status_code == 303
+
+
+def test_a_damaged_zip_is_refused_in_words(app: FastAPI, tmp_path: Path) -> None:
+    data = bytearray(zipped(small_model(tmp_path / "m"), top=None))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).infolist()[0]
+    at = info.header_offset + 30 + len(info.filename.encode()) + 5
+    data[at] ^= 0xFF  # one byte of the first file's compressed data
+    with client(app) as c:
+        csrf = sign_in(c, "comm@a.org")
+        r = _upload(c, csrf, [("m.zip", bytes(data))])
+        assert r.status_code == 422, r.text[:500]
+        assert "damaged" in r.text
+
+
 def test_a_provider_uploads_only_their_own_services(app: FastAPI, tmp_path: Path) -> None:
     with client(app) as c:
         csrf = sign_in(c, "prov@a.org")
@@ -163,16 +218,15 @@ def test_small_observed_counts_are_suppressed_on_the_model_page(
     total = _observed_row(html, "Total")
     assert barking[0] == "&lt;5"  # 3
     assert bexley[0] == "&lt;5"  # 2
-    # their column total (25) would give away 3 + 2 beside Barnet's 20: so something else
-    # in the column is hidden too, or the total
+    # a small count is "<5"; a cell hidden to protect another is "<5" or "[c]" (model.md 8)
+    hidden = ("&lt;5", "[c]")
     isva = [barking[0], _observed_row(html, "Barnet")[0], bexley[0], total[0]]
-    assert isva.count("&lt;5") >= 2
     assert "3" not in isva
     assert "2" not in isva
-    # each row's total must not give its hidden cell away either
+    # no row shows exactly one hidden cell beside its total (the total would give it away)
     for row in (barking, bexley):
-        hidden = row.count("&lt;5")
-        assert hidden != 1 or row[-1] == "&lt;5"
+        assert sum(v in hidden for v in row) != 1 or row[-1] in hidden, row
+    assert "a small count cannot be worked out from the totals" in html  # the marks explained
 
 
 @pytest.fixture
@@ -312,6 +366,11 @@ def test_the_report_and_its_downloads(app: FastAPI, signed_in: Any) -> None:
     assert not re.search(r"<script[^>]+src=", html.text)  # everything inline: works offline
     book = openpyxl.load_workbook(io.BytesIO(c.get(f"/reports/{rid}/files/results.xlsx").content))
     assert len(book.sheetnames) >= 2
+    # the workbook's observed table is suppressed too (the ISVA waiting list of 3)
+    (sheet,) = [book[n] for n in book.sheetnames if "observed" in n.lower()]
+    rows = [[str(v) for v in r] for r in sheet.iter_rows(values_only=True)]
+    assert next(r for r in rows if r[0] == "Barking and Dagenham")[1] == "<5"
+    assert "&lt;5" in html.text  # and the report's own observed table
     with zipfile.ZipFile(io.BytesIO(c.get(f"/reports/{rid}/files/charts.zip").content)) as zf:
         pngs = zf.namelist()
         assert pngs
@@ -374,3 +433,47 @@ def test_deleting_a_model_asks_to_be_sure(app: FastAPI, signed_in: Any) -> None:
     assert r.status_code == 303
     assert c.get(f"/models/{mid}").status_code == 404
     assert not unpacked[0].exists()
+
+
+@needs_explorer
+def test_a_newer_slider_request_from_the_page_replaces_a_waiting_one(
+    app: FastAPI, signed_in: tuple[TestClient, str, int]
+) -> None:
+    """Through the API: while the full lane is busy, a session's waiting request for other
+    settings is answered 409 as soon as the same session asks again, and never computed;
+    the newer one is answered when its turn comes."""
+    c, csrf, mid = signed_in
+    url = f"/api/models/{mid}/evaluate"
+    h = {"X-CSRF-Token": csrf, "Cookie": f"needsled_session={c.cookies.get('needsled_session')}"}
+    assert c.post(url, json={"mode": "preview"}, headers=h).status_code == 200  # explorer built
+    lanes = app.state.needsled.sliders
+    running, release = threading.Event(), threading.Event()
+
+    def hold() -> dict[str, Any]:
+        running.set()
+        release.wait(60)
+        return {}
+
+    lanes.submit("blocker", preview=False, owner=None, settings=0, compute=hold)
+    assert running.wait(60)
+    answers: dict[str, Any] = {}
+
+    def ask(name: str, reports: int) -> None:
+        tab = client(app)  # the same browser session (its cookie), another request
+        body = {"settings": {"police_reports": reports}, "mode": "full"}
+        answers[name] = tab.post(url, json=body, headers=h)
+
+    first = threading.Thread(target=ask, args=("first", 20))
+    first.start()
+    while lanes.waiting(False) < 1:  # until the first request waits in the lane
+        threading.Event().wait(0.01)
+    second = threading.Thread(target=ask, args=("second", 30))
+    second.start()
+    first.join(60)  # answered without the lane moving on
+    assert answers["first"].status_code == 409
+    assert "newer request" in answers["first"].json()["detail"]
+    release.set()
+    second.join(120)
+    assert answers["second"].status_code == 200
+    assert answers["second"].json()["settings"]["police_reports"] == 30
+    assert lanes.counts[False].dropped == 1

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import threading
 from collections.abc import Sequence
 
 from sqlalchemy import delete, select
@@ -27,6 +29,16 @@ __all__ = [
 ]
 
 DUMMY_HASH: dict[int, str] = {}
+#: the account limit and the address limit, as multiples of ``login_failures_allowed`` (the
+#: limit for one email from one address)
+ACCOUNT_FACTOR, ADDRESS_FACTOR = 4, 10
+# sign-ins for one email are checked one at a time (in this process), so that a burst of
+# concurrent guesses cannot all pass the count before any failure is written
+_EMAIL_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _email_lock(email: str) -> threading.Lock:
+    return _EMAIL_LOCKS[hashlib.sha256(email.encode("utf-8")).digest()[0] % len(_EMAIL_LOCKS)]
 
 
 # signing in -------------------------------------------------------------------------------
@@ -35,21 +47,37 @@ DUMMY_HASH: dict[int, str] = {}
 def authenticate(app: AppState, email: str, password: str, ip: str) -> User:
     """The user with this email and password, or a refusal; every attempt is audited.
 
-    After ``login_failures_allowed`` failures for the email from this address (or ten times
-    that from the address for any email) within ``login_window_minutes``, 429 without even
-    checking the password. A wrong email costs the same time as a wrong password.
+    Refused with 429, without even checking the password, after ``login_failures_allowed``
+    failures (n) within ``login_window_minutes`` for the email from this address, or 4n for
+    the email from any addresses (so that changing address does not give more guesses at one
+    account), or 10n from this address for any emails. Attempts for one email are checked one
+    at a time, so concurrent guesses cannot slip past the count. A wrong email costs the same
+    time as a wrong password.
     """
-    cfg = app.config
     email = normalise_email(email)[:320]
+    with _email_lock(email):
+        return _authenticate(app, email, password, ip)
+
+
+def _authenticate(app: AppState, email: str, password: str, ip: str) -> User:
+    cfg = app.config
+    n = cfg.login_failures_allowed
     with app.store.session() as db:  # each write commits, even when the answer is a refusal
-        pair, from_ip = app.store.recent_failures(db, email, ip, cfg.login_window_minutes)
-        limited = pair >= cfg.login_failures_allowed or from_ip >= 10 * cfg.login_failures_allowed
+        pair, account, from_ip = app.store.recent_failures(db, email, ip, cfg.login_window_minutes)
+        limited = pair >= n or account >= ACCOUNT_FACTOR * n or from_ip >= ADDRESS_FACTOR * n
+        user = None if limited else db.scalar(select(User).where(User.email == email))
         if limited:
-            app.store.audit(db, "sign-in", email=email, outcome="refused: rate limit", ip=ip)
-        else:
-            user = db.scalar(select(User).where(User.email == email))
-            if user is not None:
-                db.expunge(user)
+            known = db.scalar(select(User.organisation_id).where(User.email == email))
+            app.store.audit(
+                db,
+                "sign-in",
+                email=email,
+                outcome="refused: rate limit",
+                ip=ip,
+                organisation_id=known,
+            )
+        elif user is not None:
+            db.expunge(user)
     if limited:
         raise RateLimited(
             f"Too many failed sign-ins. Wait {cfg.login_window_minutes} minutes, then try again."
@@ -172,6 +200,8 @@ def update_user(
             )
             if active is False or role is not None:  # signed out everywhere: new rights apply
                 db.execute(delete(Session).where(Session.user_id == user.id))
+            if active is False:  # and their API tokens end: reactivating does not revive them
+                db.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
         db.flush()
         db.expunge(user)
         return user

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ __all__ = [
     "levers",
     "loaded_model",
     "model_for",
+    "queue_evaluation",
     "upload_model",
     "warm",
 ]
@@ -245,3 +247,32 @@ def evaluate(
     except ValueError as exc:
         raise _explain(exc) from None
     return result
+
+
+def queue_evaluation(
+    app: AppState,
+    who: Principal,
+    stored: StoredModel,
+    scenario: str | None,
+    settings: Mapping[str, Any],
+    *,
+    preview: bool = False,
+) -> Future[dict[str, Any]]:
+    """:func:`evaluate` through the slider lanes (:mod:`needsled.web.sliders`): settings and
+    scenario are checked now (422 at once), the explorer is built now if it is not yet (so
+    that building one model's explorer never holds up another's lane); then the computation
+    waits its turn, shared with identical requests, and is dropped if a newer request from
+    the same browser session supersedes it before it starts."""
+    lever_list = explorer_for(app, stored).levers()
+    clean = clean_settings(lever_list, settings)
+    base = base_scenario(stored, scenario)
+    filled = {str(lv["name"]): float(lv["default"]) for lv in lever_list} | clean
+    key = (stored.id, stored.sha256, base, preview, tuple(sorted(filled.items())))
+    owner = None if who.session_id is None else (who.session_id, stored.id)
+    return app.sliders.submit(
+        key,
+        preview=preview,
+        owner=owner,
+        settings=(base, tuple(sorted(filled.items()))),
+        compute=lambda: evaluate(app, stored, base, clean, preview=preview),
+    )

@@ -8,11 +8,13 @@ The OpenAPI document is at ``/api/openapi.json``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from needsled.web import access, accounts, actions, runs, saved
 from needsled.web.auth import CurrentUser, client_ip, end_session, start_session
@@ -174,7 +176,7 @@ def sign_in(body: LoginIn, request: Request, response: Response) -> SessionOut:
     """Sign in; the answer's ``csrf_token`` goes in an ``X-CSRF-Token`` header on writes."""
     app = state_of(request)
     user = accounts.authenticate(app, body.email, body.password, client_ip(request))
-    cookie, csrf = start_session(app, user.id, client_ip(request))
+    cookie, csrf = start_session(app, request, user.id)
     response.set_cookie(
         SESSION_COOKIE,
         cookie,
@@ -229,8 +231,6 @@ async def upload(
     """Upload a model; 422 lists every problem (file, sheet, cell, message, fix)."""
     limit = state_of(request).config.max_upload_bytes
     got = [(f.filename or "", await f.read(limit + 1)) for f in files[:200]]
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(
         actions.upload_model, state_of(request), who, name, got, client_ip(request)
     )
@@ -253,14 +253,30 @@ def levers(model_id: Id, who: CurrentUser, request: Request) -> list[dict[str, A
     return actions.levers(app, actions.model_for(app, who, model_id))
 
 
-@router.post("/models/{model_id}/evaluate")
-def evaluate(model_id: Id, body: EvaluateIn, who: CurrentUser, request: Request) -> dict[str, Any]:
-    """The scenario with these lever settings: headline, summary rows, Vega-Lite charts."""
+@router.post(
+    "/models/{model_id}/evaluate",
+    responses={409: {"description": "a newer request from this browser session replaced it"}},
+)
+async def evaluate(
+    model_id: Id, body: EvaluateIn, who: CurrentUser, request: Request
+) -> dict[str, Any]:
+    """The scenario with these lever settings: headline, summary rows, Vega-Lite charts.
+
+    Identical requests share one computation. With a browser session, a request still
+    waiting its turn when the same session asks for other settings on the model is answered
+    409 and never computed (the page has moved on); with an API token, never."""
     app = state_of(request)
-    stored = actions.model_for(app, who, model_id)
-    return actions.evaluate(
-        app, stored, body.scenario, body.settings, preview=body.mode == "preview"
+    stored = await run_in_threadpool(actions.model_for, app, who, model_id)
+    answer = await run_in_threadpool(
+        actions.queue_evaluation,
+        app,
+        who,
+        stored,
+        body.scenario,
+        body.settings,
+        preview=body.mode == "preview",
     )
+    return await asyncio.wrap_future(answer)
 
 
 # scenarios --------------------------------------------------------------------------------

@@ -133,6 +133,7 @@ def create_app(config: WebConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        state.sliders.shutdown()
         state.jobs.shutdown()
         state.models.shutdown()
         store.close()

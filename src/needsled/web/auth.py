@@ -154,12 +154,16 @@ async def check_csrf(request: Request) -> None:
     raise CsrfRefused()
 
 
-def start_session(app: AppState, user_id: int, ip: str) -> tuple[str, str]:
+def start_session(app: AppState, request: Request, user_id: int) -> tuple[str, str]:
     """A new session for the user: (cookie value, CSRF token). A new token every time, so a
-    session id planted before sign-in is worth nothing after it."""
+    session id planted before sign-in is worth nothing after it; and the session the request
+    came with, if any (someone signing in again, or as another user), ends here."""
     token, csrf = new_token(), new_token()
     now = utcnow()
+    earlier = app.signer.session_token(request.cookies.get(SESSION_COOKIE))
     with app.store.session() as db:
+        if earlier is not None:
+            db.execute(delete(Session).where(Session.id == hash_token(earlier)))
         db.add(
             Session(
                 id=hash_token(token),
@@ -168,7 +172,7 @@ def start_session(app: AppState, user_id: int, ip: str) -> tuple[str, str]:
                 created_at=now,
                 last_seen_at=now,
                 expires_at=now + dt.timedelta(hours=app.config.session_hours),
-                ip=ip[:64],
+                ip=client_ip(request)[:64],
             )
         )
         db.execute(delete(Session).where(Session.expires_at <= now))

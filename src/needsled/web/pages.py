@@ -69,7 +69,7 @@ def signin(
             message=exc.message,
             email=email[:320],
         )
-    cookie, _csrf = start_session(app, user.id, ip)
+    cookie, _csrf = start_session(app, request, user.id)
     response = _see(local_path(next))
     response.set_cookie(
         SESSION_COOKIE,

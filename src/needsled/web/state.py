@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from needsled.web.config import WebConfig
 from needsled.web.security import Signer
+from needsled.web.sliders import SliderTraffic
 from needsled.web.store import Store
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class AppState:
     signer: Signer
     models: ModelCache
     jobs: Jobs
+    sliders: SliderTraffic = field(default_factory=SliderTraffic)
     large_type_default: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 

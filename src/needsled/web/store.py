@@ -152,19 +152,23 @@ class Store:
             )
         )
 
-    def recent_failures(self, db: DbSession, email: str, ip: str, minutes: int) -> tuple[int, int]:
-        """Failed sign-ins in the last ``minutes``: for this email from this address, and from
-        this address for any email (the rate limit's two counts)."""
+    def recent_failures(
+        self, db: DbSession, email: str, ip: str, minutes: int
+    ) -> tuple[int, int, int]:
+        """Failed sign-ins in the last ``minutes``: for this email from this address, for this
+        email from any address, and from this address for any email (the rate limit's three
+        counts). Refusals by the limit itself count too, so hammering keeps it shut."""
         since = utcnow() - dt.timedelta(minutes=minutes)
         base = select(func.count(AuditEntry.id)).where(
             AuditEntry.action == "sign-in",
             AuditEntry.outcome != "ok",
             AuditEntry.at >= since,
-            AuditEntry.ip == ip,
         )
-        pair = int(db.scalar(base.where(AuditEntry.email == normalise_email(email))) or 0)
-        from_ip = int(db.scalar(base) or 0)
-        return pair, from_ip
+        email = normalise_email(email)
+        pair = int(db.scalar(base.where(AuditEntry.email == email, AuditEntry.ip == ip)) or 0)
+        account = int(db.scalar(base.where(AuditEntry.email == email)) or 0)
+        from_ip = int(db.scalar(base.where(AuditEntry.ip == ip)) or 0)
+        return pair, account, from_ip
 
 
 def check_user(email: str, role: str, services: Sequence[str]) -> list[str]:

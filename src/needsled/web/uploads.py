@@ -16,6 +16,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -32,6 +33,7 @@ from needsled.web.errors import ValidationFailed
 __all__ = ["Packed", "model_summary", "pack", "problem_rows", "unpack", "validate_archive"]
 
 KEEP = (".csv", ".xlsx", ".xlsm", ".xls", ".ods", ".yaml", ".yml")
+WORKBOOKS = (".xlsx", ".xlsm", ".ods")  # themselves zip archives: checked the same way
 MAX_FILES = 200
 MAX_UNPACKED = 200 * 1024 * 1024
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._ \-]")
@@ -134,8 +136,42 @@ def _members(archive: bytes) -> list[tuple[zipfile.ZipInfo, str]]:
     return out
 
 
+def _too_big() -> ValidationFailed:
+    return _refuse(
+        f"the model unpacks to more than {MAX_UNPACKED >> 20} MB",
+        "upload only the model's tables",
+    )
+
+
+def _workbook_size(path: Path, name: str, room: int) -> int:
+    """What a workbook (a zip of XML) unpacks to, read through (a declared size can lie), up to
+    ``room`` bytes: a small workbook that unpacks to gigabytes is refused before the loader
+    opens it. A file that is not a zip is left for the loader to say what is wrong with it."""
+    try:
+        book = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        return 0
+    total = 0
+    with book:
+        if len(book.infolist()) > MAX_FILES * 50:
+            raise _refuse(f"{name} holds too many parts to be a workbook", "save it again", name)
+        try:
+            for info in book.infolist():
+                with book.open(info) as part:
+                    while block := part.read(1 << 20):
+                        total += len(block)
+                        if total > room:
+                            raise _too_big()
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
+            raise _refuse(
+                f"{name} is damaged and cannot be read", "save the workbook again", name
+            ) from None
+    return total
+
+
 def unpack(archive: bytes, folder: Path) -> Path:
-    """Unpack into a new folder (made through a temporary name, so never half-written)."""
+    """Unpack into a new folder (made through a temporary name, so never half-written). At
+    most ``MAX_UNPACKED`` bytes, counting what the workbooks inside unpack to."""
     members = _members(archive)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -143,15 +179,21 @@ def unpack(archive: bytes, folder: Path) -> Path:
         total = 0
         with zipfile.ZipFile(io.BytesIO(archive)) as zf:
             for info, name in members:
-                with zf.open(info) as src, (tmp / name).open("wb") as dst:
-                    while block := src.read(1 << 20):
-                        total += len(block)
-                        if total > MAX_UNPACKED:
-                            raise _refuse(
-                                f"the model unpacks to more than {MAX_UNPACKED >> 20} MB",
-                                "upload only the model's tables",
-                            )
-                        dst.write(block)
+                try:
+                    with zf.open(info) as src, (tmp / name).open("wb") as dst:
+                        while block := src.read(1 << 20):
+                            total += len(block)
+                            if total > MAX_UNPACKED:
+                                raise _too_big()
+                            dst.write(block)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
+                    raise _refuse(
+                        f"{name} in the .zip is damaged and cannot be read",
+                        "zip the model folder again",
+                        name,
+                    ) from None
+                if name.lower().endswith(WORKBOOKS):
+                    total += _workbook_size(tmp / name, name, MAX_UNPACKED - total)
         try:
             os.replace(tmp, folder)
         except OSError:  # another request unpacked it first: the same bytes, keep theirs

@@ -152,7 +152,9 @@
       if (body && Array.isArray(body.problems) && body.problems.length) {
         msg += " " + body.problems.map((p) => [p.column, p.message, p.fix ? "(" + p.fix + ")" : ""].filter(Boolean).join(" ")).join("; ");
       }
-      throw new Error(msg);
+      const err = new Error(msg);
+      err.status = response.status;
+      throw err;
     }
     return body;
   }

@@ -1,0 +1,150 @@
+"""The slider lanes (needsled.web.sliders): latest wins per browser session, identical
+settings share one computation, one computation per mode at a time in arrival order.
+
+A lane is held busy by a computation that waits for an event, so that what queues behind it
+can be seen deterministically (no timing in these tests); the computations are plain
+functions that record that they ran."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+from needsled.web.errors import Unavailable
+from needsled.web.sliders import SliderTraffic, Superseded
+
+WAIT = 30  # seconds: only a guard against a hang, never a measurement
+
+
+@pytest.fixture
+def lanes() -> Iterator[SliderTraffic]:
+    t = SliderTraffic()
+    yield t
+    t.shutdown()
+
+
+class Ran:
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._lock = threading.Lock()
+
+    def job(self, name: str) -> Callable[[], dict[str, Any]]:
+        def compute() -> dict[str, Any]:
+            with self._lock:
+                self.names.append(name)
+            return {"name": name}
+
+        return compute
+
+
+def _block(lanes: SliderTraffic, preview: bool = False) -> tuple[threading.Event, Future[Any]]:
+    """Occupy the lane until the event is set; returns once the blocker is running."""
+    running, release = threading.Event(), threading.Event()
+
+    def hold() -> dict[str, Any]:
+        running.set()
+        release.wait(WAIT)
+        return {"name": "blocker"}
+
+    fut = lanes.submit(("blocker", preview), preview=preview, owner=None, settings=0, compute=hold)
+    assert running.wait(WAIT)
+    return release, fut
+
+
+def test_a_newer_request_from_the_session_supersedes_a_waiting_one(lanes: SliderTraffic) -> None:
+    ran = Ran()
+    release, blocker = _block(lanes)
+    a = lanes.submit("a", preview=False, owner="s1", settings=1, compute=ran.job("a"))
+    b = lanes.submit("b", preview=False, owner="s1", settings=2, compute=ran.job("b"))
+    with pytest.raises(Superseded):  # answered at once, before the lane is free
+        a.result(WAIT)
+    assert lanes.waiting(False) == 1  # a's computation left the queue
+    release.set()
+    assert b.result(WAIT) == {"name": "b"}
+    assert blocker.result(WAIT) == {"name": "blocker"}
+    assert ran.names == ["b"]  # a was never computed
+    assert lanes.counts[False].dropped == 1
+    assert lanes.counts[False].superseded == 1
+
+
+def test_other_sessions_scripts_and_the_same_settings_are_not_superseded(
+    lanes: SliderTraffic,
+) -> None:
+    ran = Ran()
+    release, _ = _block(lanes)
+    mine = lanes.submit("a", preview=False, owner="s1", settings=1, compute=ran.job("a"))
+    theirs = lanes.submit("b", preview=False, owner="s2", settings=2, compute=ran.job("b"))
+    script = lanes.submit("c", preview=False, owner=None, settings=3, compute=ran.job("c"))
+    script2 = lanes.submit("d", preview=False, owner=None, settings=4, compute=ran.job("d"))
+    # the same settings in the other mode (the page's preview, then its full request)
+    quick = lanes.submit("a-quick", preview=True, owner="s1", settings=1, compute=ran.job("aq"))
+    assert quick.result(WAIT) == {"name": "aq"}  # previews do not wait behind full results
+    release.set()
+    assert [f.result(WAIT)["name"] for f in (mine, theirs, script, script2)] == list("abcd")
+    assert ran.names == ["aq", "a", "b", "c", "d"]  # the full lane in arrival order
+
+
+def test_identical_settings_share_one_computation(lanes: SliderTraffic) -> None:
+    ran = Ran()
+    release, _ = _block(lanes)
+    answers = [
+        lanes.submit("same", preview=False, owner=f"s{i}", settings=1, compute=ran.job("same"))
+        for i in range(5)
+    ]
+    answers.append(
+        lanes.submit("same", preview=False, owner=None, settings=1, compute=ran.job("x"))
+    )
+    release.set()
+    assert [a.result(WAIT) for a in answers] == [{"name": "same"}] * 6
+    assert ran.names == ["same"]
+    assert lanes.counts[False].joined == 5
+
+
+def test_a_shared_computation_survives_one_of_its_requests_being_superseded(
+    lanes: SliderTraffic,
+) -> None:
+    ran = Ran()
+    release, _ = _block(lanes)
+    s1 = lanes.submit("k", preview=False, owner="s1", settings=1, compute=ran.job("k"))
+    s2 = lanes.submit("k", preview=False, owner="s2", settings=1, compute=ran.job("k"))
+    lanes.submit("k2", preview=False, owner="s1", settings=2, compute=ran.job("k2"))
+    with pytest.raises(Superseded):
+        s1.result(WAIT)
+    release.set()
+    assert s2.result(WAIT) == {"name": "k"}  # s2 still wanted it
+    assert ran.names == ["k", "k2"]
+
+
+def test_a_failure_reaches_every_request_waiting_for_it(lanes: SliderTraffic) -> None:
+    release, _ = _block(lanes)
+
+    def fails() -> dict[str, Any]:
+        raise ValueError("bad settings")
+
+    a = lanes.submit("f", preview=False, owner="s1", settings=1, compute=fails)
+    b = lanes.submit("f", preview=False, owner="s2", settings=1, compute=fails)
+    release.set()
+    for fut in (a, b):
+        with pytest.raises(ValueError, match="bad settings"):
+            fut.result(WAIT)
+    ok = lanes.submit("g", preview=False, owner="s1", settings=2, compute=Ran().job("g"))
+    assert ok.result(WAIT) == {"name": "g"}  # the lane goes on
+
+
+def test_stopping_answers_what_is_still_waiting() -> None:
+    """An application stopped (and perhaps started again in the same process, as the tests
+    do) leaves no request waiting for a lane that is gone."""
+    lanes = SliderTraffic()
+    release, _ = _block(lanes)
+    waiting = lanes.submit("w", preview=False, owner="s1", settings=1, compute=Ran().job("w"))
+    lanes.shutdown()
+    with pytest.raises(Unavailable, match="stopping"):
+        waiting.result(WAIT)
+    release.set()
+    again = lanes.submit("x", preview=False, owner="s1", settings=2, compute=Ran().job("x"))
+    assert again.result(WAIT) == {"name": "x"}  # a new lane after a restart
+    lanes.shutdown()
