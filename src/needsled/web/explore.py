@@ -24,15 +24,24 @@ only what the levers change:
 **Exactness.** A moved lever is appended to the base scenario as a step change from the first
 projected month, and the scenario keeps its name, so it shares every random number with the
 base run (forecast paths, parameter draws, lever sizes, chain seeds): the difference between
-the two is the levers' effect, not noise. Every figure is the one ``needsled.projection.run``
-and ``needsled.results`` give for :meth:`Explorer.scenario` (the base with the levers
-appended) at the same seed and replicates, summarised and rounded in the same way, and the
-charts are ``needsled.charts``' own, drawn from those tables; tests/web_explore checks it.
+the two is the levers' effect, not noise (but for one thing: within a chain the services draw
+from one random stream in turn, so a lever on one service also changes the random numbers,
+not the expected figures, of the services after it, in the explorer as in a run). Every
+figure is the one ``needsled.projection.run`` and ``needsled.results`` give for
+:meth:`Explorer.scenario` (the base with the levers appended) at the same seed and
+replicates, summarised and rounded in the same way, and the charts are ``needsled.charts``'
+own, drawn from those tables (altair makes each kind's spec once per set of labels; later
+ones are that spec with new rows, see :meth:`Explorer._chart`); tests/web_explore checks it.
 
-**Speed.** A full result needs the engine's 6,400 chains (London, 200 replicates), about 0.4 s
-on two idle cores before the tables, so it cannot meet 0.3 s: benchmarks/bench_explore.py
-prints the figures and their breakdown. :meth:`Explorer.preview` is the fast path: the same
-result from the deterministic run alone (the central line, no 80% band), for the page to show
+**Speed.** What a full result (200 replicates, the London example) costs depends on the lever:
+benchmarks/bench_explore.py prints each kind and its parts. The cost of an FTE, the money
+available and the year shown run no engine (about 0.1 s); a service's staff or support length
+runs the engine for that service and those after it, from about 0.25 s for the last service
+to about 0.9 s for the first (all six); demand levers run every service (about 0.9 s). The
+engine's 6,400 chains alone take about 0.5 s on two idle cores (0.9 s of CPU) and turning
+their outputs into the page's figures about 0.2 s more, so a result that runs most services
+cannot meet 0.3 s. :meth:`Explorer.preview` is the fast path: the same result from the
+deterministic run alone (the central line, no 80% band), under 0.1 s, for the page to show
 while a slider moves, and replace with :meth:`Explorer.evaluate`'s when it rests.
 
 **Threads.** Results are computed on one worker thread per mode (see :func:`_worker`), so the
