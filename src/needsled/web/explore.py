@@ -403,7 +403,8 @@ class Explorer:
         specs with their data inline: ``demand`` (demand against capacity), ``waiting`` (the
         waiting list, beside the base scenario's when levers moved), ``shortfall`` (staff
         short by area); ``timing_ms`` (this call) and ``timings_ms`` (the computation's
-        parts), ``cached``; and ``model``, ``scenario``, ``label`` (its name in the charts),
+        parts in ms, and ``engine.simulated_services``: how many services the engine ran),
+        ``cached``; and ``model``, ``scenario``, ``label`` (its name in the charts),
         ``mode``, ``replicates``, ``seed``, ``settings`` (all of them), ``changes`` (the
         moved levers in plain words), ``year``. Raises ValueError naming every unknown or
         out-of-range setting, or an unknown scenario.
