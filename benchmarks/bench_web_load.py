@@ -3,30 +3,36 @@
     NEEDSLED_LOAD_EMAIL=... NEEDSLED_LOAD_PASSWORD=... \\
         python benchmarks/bench_web_load.py --url http://127.0.0.1:8000 --pid SERVER_PID
 
-Each of ``--sessions`` (20) threads signs in as the same user (its own cookie jar), then for
-``--duration`` (60) seconds moves sliders like a colleague at the page: it picks a lever,
-drags it over a few positions one step apart (``--think`` seconds between positions) and
-waits for each answer before sending the next. Every request has a timeout, every session
-stops at the deadline, and no session sends more than ``--max-requests``: the load is
-bounded. It prints the median and 95th percentile latency, the errors, and the server's
-resident memory (RSS of ``--pid``, and its children with ``--children``) sampled every
+or, with nothing running, ``--serve``: a server of its own (``needsled serve`` on a free port
+with a fresh data folder, an account, and the built-in London example uploaded; the first
+start builds the explorer, a minute or two), stopped at the end.
+
+Each of ``--sessions`` (20) threads signs in as the same user (its own cookie jar and so its
+own session), then for ``--duration`` (60) seconds moves sliders like a colleague at the page.
+``--mode page`` (the default) sends what ``static/explore.js`` sends: while a lever is dragged
+over a few positions one step apart (``--think`` seconds between them), a preview (the quick
+central estimate) for the latest position, one at a time; once it has been still for
+``--settle`` (0.9) seconds, the full result, whose answer the colleague waits for and reads
+for ``--look`` seconds before the next drag. ``--mode sequential`` (the first version of this
+benchmark) asks for the full result at every position and waits for each answer (with
+``--preview-field``, a preview for the positions passed over). Every request has a timeout,
+every session stops at the deadline, and no session sends more than ``--max-requests``: the
+load is bounded.
+
+It prints the median and 95th percentile latency of each kind of request and of all, the
+errors (409, a request replaced by a newer one from the same session, is counted apart: the
+page expects it), the time from the slider coming to rest to the full answer, and the
+server's resident memory (RSS of ``--pid``, and its children with ``--children``) sampled every
 second. Target (issue 6): p95 at most 1 s, no errors, memory flat.
 
 What it assumes about the web API (all paths can be changed on the command line):
+``POST /api/session`` with JSON ``{"email", "password"}`` signs in, sets a session cookie and
+answers the ``csrf_token`` (sent back as ``X-CSRF-Token``); ``GET /api/models`` lists models
+(``id``); ``GET /api/models/{id}/levers`` gives the levers (``name``, ``min``, ``max``, ``step``,
+``default``); ``POST /api/models/{id}/evaluate`` with ``{"scenario", "settings", "mode"}``.
 
-- ``POST /api/session`` with JSON ``{"email", "password"}`` signs in and sets a session
-  cookie;
-- ``GET /api/session`` answers JSON with ``csrf_token`` (if it is missing or not JSON, the
-  ``csrf_token`` of the sign-in answer is used), sent back as header ``X-CSRF-Token``;
-- ``GET /api/models`` lists models as JSON objects with ``id`` (used when ``--model`` is
-  not given: the first model);
-- ``GET /api/models/{id}/levers`` gives the levers as ``needsled.web.explore`` describes
-  them (``key`` or ``name``, ``min``, ``max``, ``step``, ``default``);
-- ``POST /api/models/{id}/explore`` with JSON ``{"scenario": ..., "settings": {...}}``
-  answers 200 with the result (``--preview-field`` adds ``"mode": "preview"`` to the
-  positions passed over during a drag, if the endpoint has such a field).
-
-Standard library only (urllib, threads), so it runs wherever the server does.
+Standard library only (urllib, threads), so it runs wherever the server does (``--serve``
+needs needsled installed).
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class Sample:
 class Shared:
     samples: list[Sample] = field(default_factory=list)
     memory: list[tuple[float, float]] = field(default_factory=list)  # (t, MB)
+    at_rest: list[float] = field(default_factory=list)  # slider still -> full answer, s
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -90,6 +97,26 @@ class Client:
             return status, json.loads(raw) if raw else None
         except ValueError:
             return status, None
+
+    def upload(self, path: str, filename: str, data: bytes) -> tuple[int, Any]:
+        """POST one file as multipart/form-data field ``files``."""
+        boundary = "needsled-load-" + os.urandom(8).hex()
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+                f'filename="{filename}"\r\nContent-Type: application/zip\r\n\r\n'
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        req = urllib.request.Request(self.base + path, data=body, method="POST")
+        req.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+        req.add_header("X-CSRF-Token", self.csrf)
+        try:
+            with self.opener.open(req, timeout=max(self.timeout, 300)) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()[:500].decode("utf-8", "replace")
 
     def sign_in(self, args: argparse.Namespace, email: str, password: str) -> None:
         status, answer = self.call("POST", args.login_path, {"email": email, "password": password})
@@ -190,6 +217,94 @@ def session(
             time.sleep(args.think * rng.uniform(0.5, 1.5))
 
 
+def session_page(
+    i: int,
+    args: argparse.Namespace,
+    creds: tuple[str, str],
+    levers: list[Any],
+    model: int,
+    shared: Shared,
+    t0: float,
+    deadline: float,
+) -> None:
+    """One colleague at the page, sending what static/explore.js sends (see the docstring)."""
+    rng = random.Random(args.seed * 1000 + i)
+    client = Client(args.url, args.timeout)
+    client.sign_in(args, *creds)
+    path = args.explore_path.format(id=model)
+    settings: dict[str, float] = {}
+    lock = threading.Lock()
+    state = {"busy": False, "again": False, "sent": 0}
+    helpers: list[threading.Thread] = []
+
+    def record(kind: str, body: dict[str, Any]) -> float:
+        start = time.perf_counter()
+        try:
+            status, answer = client.call("POST", path, body)
+            error = "" if status in (200, 409) else f"HTTP {status}: {str(answer)[:120]}"
+        except (OSError, urllib.error.URLError) as exc:  # timeouts, refused connections
+            status, error = 0, f"{type(exc).__name__}: {exc}"
+        took = time.perf_counter() - start
+        with shared.lock:
+            shared.samples.append(Sample(start - t0, took, kind, status, error))
+        return took
+
+    def allowed() -> bool:
+        with lock:
+            ok = time.perf_counter() < deadline and state["sent"] < args.max_requests
+            if ok:
+                state["sent"] += 1
+            return ok
+
+    def preview_loop() -> None:
+        while True:
+            with lock:
+                body = {"scenario": args.scenario, "settings": dict(settings), "mode": "preview"}
+                state["again"] = False
+            if not allowed():
+                break
+            record("preview", body)
+            with lock:
+                if not state["again"]:
+                    state["busy"] = False
+                    return
+        with lock:
+            state["busy"] = False
+
+    def moved() -> None:
+        with lock:
+            if state["busy"]:
+                state["again"] = True
+                return
+            state["busy"] = True
+        helper = threading.Thread(target=preview_loop, daemon=True)
+        helpers.append(helper)
+        helper.start()
+
+    while time.perf_counter() < deadline:
+        lever = rng.choice(levers)
+        key = str(lever.get("key") or lever["name"])
+        drag = positions(lever, settings.get(key, float(lever["default"])), rng, rng.randint(2, 6))
+        for x in drag:
+            if time.perf_counter() >= deadline:
+                break
+            with lock:
+                settings[key] = x
+            moved()
+            time.sleep(args.think * rng.uniform(0.5, 1.5))
+        time.sleep(args.settle)  # still: the page asks for the full result
+        if not allowed():
+            break
+        with lock:
+            body = {"scenario": args.scenario, "settings": dict(settings), "mode": "full"}
+        took = record("full", body)
+        with shared.lock:
+            shared.at_rest.append(args.settle + took)
+        time.sleep(args.look * rng.uniform(0.5, 1.5))
+    for helper in helpers:
+        helper.join(args.timeout + 5)
+
+
 def memory_trend(mem: list[tuple[float, float]]) -> tuple[float, float]:
     """Least-squares slope of RSS (MB a minute) after the first quarter of the run (warm-up:
     the server's first computations allocate its working set), and the mean RSS then."""
@@ -213,13 +328,16 @@ def quantile(xs: list[float], q: float) -> float:
 
 def report(args: argparse.Namespace, shared: Shared, wall: float) -> dict[str, Any]:
     samples = shared.samples
-    ok = [s.seconds for s in samples if not s.error]
+    ok = [s.seconds for s in samples if not s.error and s.status == 200]
     errors = [s for s in samples if s.error]
+    replaced = [s for s in samples if s.status == 409]
     figures: dict[str, Any] = {
+        "mode": args.mode,
         "sessions": args.sessions,
         "duration_s": round(wall, 1),
         "requests": len(samples),
         "errors": len(errors),
+        "replaced_409": len(replaced),
         "throughput_per_s": round(len(samples) / wall, 2) if wall else 0.0,
         "p50_s": round(quantile(ok, 0.5), 3),
         "p95_s": round(quantile(ok, 0.95), 3),
@@ -227,13 +345,23 @@ def report(args: argparse.Namespace, shared: Shared, wall: float) -> dict[str, A
     }
     print(
         f"\nrequests {len(samples)} in {wall:.1f} s ({figures['throughput_per_s']}/s), "
-        f"errors {len(errors)}"
+        f"errors {len(errors)}, replaced by a newer request (409) {len(replaced)}"
     )
     for kind in sorted({s.kind for s in samples}):
-        xs = [s.seconds for s in samples if s.kind == kind and not s.error]
+        xs = [s.seconds for s in samples if s.kind == kind and not s.error and s.status == 200]
+        figures[f"{kind}_n"] = len(xs)
+        figures[f"{kind}_p50_s"] = round(quantile(xs, 0.5), 3)
+        figures[f"{kind}_p95_s"] = round(quantile(xs, 0.95), 3)
         print(
             f"  {kind:8s} n={len(xs):5d}  p50 {quantile(xs, 0.5):.3f} s  "
             f"p95 {quantile(xs, 0.95):.3f} s  max {max(xs, default=float('nan')):.3f} s"
+        )
+    if shared.at_rest:
+        figures["at_rest_p50_s"] = round(quantile(shared.at_rest, 0.5), 3)
+        figures["at_rest_p95_s"] = round(quantile(shared.at_rest, 0.95), 3)
+        print(
+            f"  slider still -> full answer (settle {args.settle} s + full request): "
+            f"p50 {figures['at_rest_p50_s']:.3f} s, p95 {figures['at_rest_p95_s']:.3f} s"
         )
     verdict = "met" if figures["p95_s"] <= TARGET_P95_S and not errors else "NOT MET"
     print(
@@ -264,41 +392,150 @@ def report(args: argparse.Namespace, shared: Shared, wall: float) -> dict[str, A
     return figures
 
 
+class OwnServer:
+    """``--serve``: ``needsled serve`` on a free port with a fresh data folder, an account and
+    the built-in example uploaded (stopped by :meth:`stop`)."""
+
+    EMAIL, PASSWORD = "load@example.org", "a long load-test password"
+
+    def __init__(self, replicates: int) -> None:
+        import socket
+        import subprocess
+        import sys
+        import tempfile
+
+        self.root = Path(tempfile.mkdtemp(prefix="needsled-load-"))
+        data = self.root / "data"
+        secret = self.root / "password.txt"
+        secret.write_text(self.PASSWORD + "\n", encoding="utf-8")
+        cli = [sys.executable, "-m", "needsled"]
+        add = ["users", "add", "--data-dir", str(data), "--org", "Load test"]
+        add += ["--email", self.EMAIL, "--role", "commissioner", "--password-file", str(secret)]
+        subprocess.run(
+            [*cli, *add],
+            check=True,
+            capture_output=True,
+        )
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (self.root / "server.log").open("w")
+        serve = ["serve", "--data-dir", str(data), "--port", str(self.port)]
+        serve += ["--replicates", str(replicates)]
+        self.proc = subprocess.Popen(
+            [*cli, *serve],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.pid = self.proc.pid
+
+    def prepare(self, args: argparse.Namespace) -> int:
+        """Wait for the server, upload the example (zipped), and build its explorer."""
+        import io
+        import zipfile
+
+        from needsled.example import write_example
+
+        deadline = time.monotonic() + 120
+        probe = Client(self.url, 900.0)  # building the explorer takes a minute or two
+        while True:
+            try:
+                probe.sign_in(args, self.EMAIL, self.PASSWORD)
+                break
+            except (OSError, SystemExit):
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise SystemExit(
+                        f"the server did not start; see {self.root}/server.log"
+                    ) from None
+                time.sleep(0.5)
+        folder = write_example(self.root / "example")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(folder.iterdir()):
+                zf.write(f, f"example/{f.name}")
+        status, answer = probe.upload("/api/models", "example.zip", buf.getvalue())
+        if status != 201 or not isinstance(answer, dict):
+            raise SystemExit(f"upload failed: HTTP {status} {str(answer)[:300]}")
+        model = int(answer["id"])
+        t = time.perf_counter()
+        status, _ = probe.call("POST", args.explore_path.format(id=model), {"mode": "preview"})
+        print(f"server ready: example uploaded, explorer built in {time.perf_counter() - t:.0f} s")
+        if status != 200:
+            raise SystemExit(f"the explorer answered HTTP {status}")
+        return model
+
+    def stop(self) -> None:
+        import shutil
+        import subprocess
+
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:  # still running: stop it for certain
+            self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--pid", type=int, required=True, help="the server's process id")
+    parser.add_argument("--pid", type=int, help="the server's process id (not with --serve)")
+    parser.add_argument("--serve", action="store_true", help="start a server of its own")
+    parser.add_argument("--replicates", type=int, default=200, help="with --serve")
     parser.add_argument("--children", action="store_true", help="add its child processes' RSS")
     parser.add_argument("--model", type=int, help="model id (default: the first listed)")
     parser.add_argument("--scenario", default=None, help="base scenario (default: the first)")
+    parser.add_argument("--mode", choices=("page", "sequential"), default="page")
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--think", type=float, default=0.3, help="seconds between positions")
+    parser.add_argument("--settle", type=float, default=0.9, help="page: still before full")
+    parser.add_argument("--look", type=float, default=2.0, help="page: reading a full result")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     parser.add_argument("--max-requests", type=int, default=2000, help="per session")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--preview-field",
         action="store_true",
-        help='send "mode": "preview" for positions passed over in a drag',
+        help='sequential: send "mode": "preview" for positions passed over in a drag',
     )
     parser.add_argument("--login-path", default="/api/session")
     parser.add_argument("--session-path", default="/api/session")
     parser.add_argument("--models-path", default="/api/models")
     parser.add_argument("--levers-path", default="/api/models/{id}/levers")
-    parser.add_argument("--explore-path", default="/api/models/{id}/explore")
+    parser.add_argument("--explore-path", default="/api/models/{id}/evaluate")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    creds = (
-        os.environ.get("NEEDSLED_LOAD_EMAIL", ""),
-        os.environ.get("NEEDSLED_LOAD_PASSWORD", ""),
-    )
-    if not all(creds):
-        raise SystemExit(
-            "set NEEDSLED_LOAD_EMAIL and NEEDSLED_LOAD_PASSWORD (the user to sign in as)"
-        )
     if not 1 <= args.sessions <= 200 or not 0 < args.duration <= 3600:
         raise SystemExit("keep it bounded: 1 to 200 sessions, at most 3600 s")
+    own = None
+    if args.serve:
+        own = OwnServer(args.replicates)
+        args.url, args.pid = own.url, own.pid
+        creds = (own.EMAIL, own.PASSWORD)
+    else:
+        if args.pid is None:
+            raise SystemExit("give the server's --pid (for its memory), or --serve")
+        creds = (
+            os.environ.get("NEEDSLED_LOAD_EMAIL", ""),
+            os.environ.get("NEEDSLED_LOAD_PASSWORD", ""),
+        )
+        if not all(creds):
+            raise SystemExit(
+                "set NEEDSLED_LOAD_EMAIL and NEEDSLED_LOAD_PASSWORD (the user to sign in as)"
+            )
+    try:
+        if own is not None:
+            args.model = own.prepare(args)
+        run(args, creds)
+    finally:
+        if own is not None:
+            own.stop()
+
+
+def run(args: argparse.Namespace, creds: tuple[str, str]) -> None:
     probe = Client(args.url, args.timeout)
     probe.sign_in(args, *creds)
     model = args.model
@@ -316,19 +553,20 @@ def main() -> None:
     )
     if status != 200:
         raise SystemExit(f"the explore endpoint answered HTTP {status} to the base settings")
+    load = os.getloadavg()
     print(
-        f"needsled web load: {args.sessions} sessions x {args.duration:.0f} s against "
-        f"{args.url}, model {model}, {len(movable)} levers, think {args.think} s"
+        f"needsled web load ({args.mode}): {args.sessions} sessions x {args.duration:.0f} s "
+        f"against {args.url}, model {model}, {len(movable)} levers, think {args.think} s; "
+        f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     shared, stop = Shared(), threading.Event()
     t0 = time.perf_counter()
     deadline = t0 + args.duration
     watcher = threading.Thread(target=watch_memory, args=(args, shared, t0, stop), daemon=True)
     watcher.start()
+    target = session_page if args.mode == "page" else session
     threads = [
-        threading.Thread(
-            target=session, args=(i, args, creds, movable, model, shared, t0, deadline)
-        )
+        threading.Thread(target=target, args=(i, args, creds, movable, model, shared, t0, deadline))
         for i in range(args.sessions)
     ]
     for t in threads:
@@ -339,6 +577,9 @@ def main() -> None:
     stop.set()
     watcher.join(5)
     figures = report(args, shared, wall)
+    load = os.getloadavg()
+    figures["load_average_after"] = [round(x, 2) for x in load]
+    print(f"load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 

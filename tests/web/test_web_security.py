@@ -17,7 +17,7 @@ from starlette.requests import Request
 from web_helpers import PASSWORD, add_user, client, csrf_of, sign_in
 
 from needsled.web.config import SECRET_ENV, load_secret
-from needsled.web.db import AuditEntry
+from needsled.web.db import AuditEntry, User
 from needsled.web.security import CSP, SESSION_COOKIE, Signer, cookie_secure
 
 
@@ -492,3 +492,57 @@ def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(
             headers={"X-CSRF-Token": csrf},
         )
         assert fits.status_code == (422 if signed_in else 401)
+
+
+def test_publishing_and_sharing_are_audited_as_permission_changes(app: FastAPI) -> None:
+    from needsled.web.db import SavedScenario, StoredModel
+
+    store = app.state.needsled.store
+    with store.session() as db:
+        admin = db.scalar(select(User).where(User.email == "admin@a.org"))
+        assert admin is not None
+        model = StoredModel(
+            organisation_id=admin.organisation_id,
+            name="m",
+            filename="m.zip",
+            archive=b"",
+            sha256="0" * 64,
+            size_bytes=0,
+            services=["ISVA"],
+            summary={},
+        )
+        db.add(model)
+        db.flush()
+        sc = SavedScenario(
+            organisation_id=admin.organisation_id, model_id=model.id, name="s", settings={}
+        )
+        db.add(sc)
+        db.flush()
+        sid = sc.id
+    with client(app) as viewer:
+        sign_in(viewer, "view@a.org")
+        assert viewer.get(f"/api/scenarios/{sid}").status_code == 404  # not yet published
+    with client(app) as c:
+        csrf = sign_in(c, "admin@a.org")
+        r = c.patch(
+            f"/api/scenarios/{sid}",
+            json={"published": True, "shared_with_providers": True},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert r.status_code == 200
+        page = c.post(
+            f"/scenarios/{sid}/sharing",
+            data={"csrf_token": csrf, "published": "on"},  # no longer shared with providers
+            follow_redirects=False,
+        )
+        assert page.status_code == 303
+    with client(app) as viewer:
+        sign_in(viewer, "view@a.org")
+        assert viewer.get(f"/api/scenarios/{sid}").status_code == 200
+    changes = [
+        (e.email, e.object, e.outcome) for e in _audit(app) if e.action == "permission change"
+    ]
+    assert changes == [
+        ("admin@a.org", f"scenario {sid}", "published; shared with providers"),
+        ("admin@a.org", f"scenario {sid}", "not shared with providers"),
+    ]
