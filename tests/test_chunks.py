@@ -1,6 +1,8 @@
-"""The engine's chunks: a chain's later services run on their own from its random stream's
-state (``FlowOutputs.states``) exactly as in a run of every service; ``with_total``'s
-all-areas row alone; metrics left out on request are the only difference.
+"""The engine's chunks: any subset of services runs on its own exactly as in a run of every
+service (each service of each chain has its own random stream, keyed by the service's code),
+in any order and in a model without the other services; a lever on one service leaves the
+others' numbers as they were; ``with_total``'s all-areas row alone; metrics left out on
+request are the only difference.
 
 On the London example (32 areas, 6 services), a few replicates: the checks are equalities,
 so they do not depend on the number.
@@ -8,6 +10,7 @@ so they do not depend on the number.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,19 +18,22 @@ import pytest
 
 from needsled.demand import Draws, LeverSizes, draw_parameters, lever_sizes, referrals
 from needsled.example import write_example
-from needsled.flow import FlowOutputs, simulate
+from needsled.flow import FlowInputs, simulate
 from needsled.io.load import load_model
-from needsled.model import Model
+from needsled.model import Model, Services, Staffing, Uncertain
 from needsled.projection import (
     METRICS,
     SUMMED,
+    chain_seeds,
     chunk_inputs,
     chunk_metrics,
     crime_point_forecast,
+    run,
     run_chunk,
+    service_key,
     with_total,
 )
-from needsled.scenarios import Scenario
+from needsled.scenarios import Lever, Scenario
 
 R, SEED = 6, 11
 
@@ -62,24 +68,23 @@ def case(model: Model) -> Case:
 
 def _all_services(
     model: Model, case: Case, areas: list[int] | None
-) -> tuple[FlowOutputs, dict[str, np.ndarray]]:
+) -> tuple[FlowInputs, dict[str, np.ndarray]]:
     flow_in, chunk = chunk_inputs(
         model, case.sc, case.arrivals, case.draws, case.sizes, SEED, areas=areas
     )
     out = simulate(flow_in, stochastic=True)
-    return out, chunk_metrics(out, chunk, model)
+    return flow_in, chunk_metrics(out, chunk, model)
 
 
 @pytest.mark.parametrize("areas", [None, [3, 7, 8, 20]])
-def test_later_services_alone_from_the_states_are_the_whole_runs(
+def test_any_services_alone_are_the_whole_runs(
     model: Model, case: Case, areas: list[int] | None
 ) -> None:
-    out, whole = _all_services(model, case, areas)
+    """The first, the last, a middle one, several out of order: each service's numbers are
+    those of a run of every service."""
+    whole_in, whole = _all_services(model, case, areas)
     n_s = len(model.services)
-    assert out.states.shape == (R * (len(areas) if areas else len(model.area_codes)), n_s)
-    assert out.states.dtype == np.uint64
-    for first in (1, 3, n_s - 1):
-        later = range(first, n_s)
+    for some in ([0], [n_s - 1], [3], [1, 4], [5, 2, 0], list(range(2, n_s))):
         part_in, chunk = chunk_inputs(
             model,
             case.sc,
@@ -88,29 +93,114 @@ def test_later_services_alone_from_the_states_are_the_whole_runs(
             case.sizes,
             SEED,
             areas=areas,
-            services=later,
-            states=out.states[:, first],
+            services=some,
         )
-        part_out = simulate(part_in, stochastic=True)
-        part = chunk_metrics(part_out, chunk, model)
-        assert list(chunk.services) == list(later)
-        np.testing.assert_array_equal(part_out.states, out.states[:, first:])
+        assert list(chunk.services) == some
+        np.testing.assert_array_equal(part_in.seeds, whole_in.seeds[:, some])
+        part = chunk_metrics(simulate(part_in, stochastic=True), chunk, model)
         assert set(part) == set(whole) == set(METRICS)
         for key, value in whole.items():
-            np.testing.assert_array_equal(part[key], value[:, :, first:], err_msg=key)
+            np.testing.assert_array_equal(part[key], value[:, :, some], err_msg=(key, some))
 
 
-def test_the_first_service_state_is_the_chains_seed(model: Model, case: Case) -> None:
+def test_each_service_of_each_chain_has_its_own_seed(model: Model, case: Case) -> None:
+    """(R x A, S) seeds, all different, keyed by the service's code and not its position;
+    a chunk of areas has the whole run's seeds for its chains."""
     flow_in, _ = chunk_inputs(model, case.sc, case.arrivals, case.draws, case.sizes, SEED)
-    out = simulate(flow_in, stochastic=True)
-    np.testing.assert_array_equal(out.states[:, 0], flow_in.seeds.astype(np.uint64))
-    # the stream moves on from one service to the next (each draws something)
-    assert (out.states[:, 1:] != out.states[:, :-1]).all()
+    n_a, n_s = len(model.area_codes), len(model.services)
+    seeds = flow_in.seeds
+    assert seeds.shape == (R * n_a, n_s)
+    assert seeds.dtype == np.uint64
+    assert len(np.unique(seeds)) == seeds.size
+    codes = list(model.services.codes)
+    np.testing.assert_array_equal(seeds, chain_seeds(SEED, np.arange(n_a), R, codes))
+    backwards = chain_seeds(SEED, np.arange(n_a), R, codes[::-1])
+    np.testing.assert_array_equal(backwards, seeds[:, ::-1])
+    some = chain_seeds(SEED, np.array([9, 2]), R, codes)  # chains replicate by replicate
+    np.testing.assert_array_equal(some, seeds.reshape(R, n_a, n_s)[:, [9, 2]].reshape(-1, n_s))
+    assert service_key("ISVA") == service_key("ISVA") != service_key("IDVA")
+    assert service_key("ISVA") == 0xFFC5C5C99AA451AC  # BLAKE2b: the same on every machine
+    assert not (chain_seeds(SEED + 1, np.arange(n_a), R, codes) == seeds).any()
 
 
-def test_some_services_without_the_states_are_refused(model: Model, case: Case) -> None:
-    with pytest.raises(ValueError, match="states"):
-        chunk_inputs(model, case.sc, case.arrivals, case.draws, case.sizes, SEED, services=[2, 3])
+def _only(model: Model, case: Case, keep: list[int]) -> tuple[Model, Case]:
+    """The model and the case with only the services ``keep``, in that order."""
+
+    def cut(x: object, axis: int) -> object:
+        if isinstance(x, tuple):
+            return tuple(x[i] for i in keep)
+        if isinstance(x, Uncertain):
+            return dataclasses.replace(
+                x,
+                value=np.take(x.value, keep, axis),
+                lo=np.take(x.lo, keep, axis),
+                hi=np.take(x.hi, keep, axis),
+            )
+        assert isinstance(x, np.ndarray)
+        return np.take(x, keep, axis)
+
+    sv, st = model.services, model.staffing
+    smaller = dataclasses.replace(
+        model,
+        services=Services(**{f.name: cut(getattr(sv, f.name), 0) for f in dataclasses.fields(sv)}),
+        staffing=Staffing(**{f.name: cut(getattr(st, f.name), 1) for f in dataclasses.fields(st)}),
+        need_mix=cut(model.need_mix, 1),
+    )
+    d = case.draws
+    draws = Draws(
+        pathway=d.pathway,
+        need_mix=d.need_mix[:, :, keep],
+        duration_weeks=d.duration_weeks[:, keep],
+        drop_out_per_month=d.drop_out_per_month[:, keep],
+        cost_per_fte=d.cost_per_fte[:, keep],
+        reengage_share=d.reengage_share[:, keep],
+    )
+    return smaller, Case(case.sc, case.arrivals[:, :, keep], draws, case.sizes)
+
+
+def test_a_services_numbers_do_not_depend_on_the_other_services_in_the_model(
+    model: Model, case: Case
+) -> None:
+    """A model without some services, the others in another order: given the same inputs
+    (referrals, parameter draws), each service left has the numbers it had in the whole
+    model, at its new position (its random stream is keyed by its code)."""
+    _, whole = _all_services(model, case, None)
+    keep = [5, 3, 1, 2]
+    smaller, small_case = _only(model, case, keep)
+    assert smaller.services.codes == tuple(model.services.codes[s] for s in keep)
+    _, part = _all_services(smaller, small_case, None)
+    assert set(part) == set(whole)
+    for key, value in whole.items():
+        np.testing.assert_array_equal(part[key], value[:, :, keep], err_msg=key)
+
+
+def test_a_service_twice_in_a_chunk_is_refused(model: Model, case: Case) -> None:
+    with pytest.raises(ValueError, match="differ"):
+        chunk_inputs(model, case.sc, case.arrivals, case.draws, case.sizes, SEED, services=[2, 2])
+
+
+def test_a_lever_on_one_service_leaves_the_others_numbers_as_they_were(model: Model) -> None:
+    """Common random numbers across services in ``projection.run``: the same scenario with
+    more staff for one service (a lever appended, the name kept, as the explorer does) has
+    every other service's figures, replicate by replicate, exactly as the scenario's own."""
+    base = model.scenario("reports-up-20pc")  # its lever has an interval: sizes are drawn
+    assert base.levers[0].interval is not None
+    more = Lever.model_validate({"lever": "fte", "change": 0.4, "services": ["COUNSELLING"]})
+    moved = Scenario(name=base.name, levers=(*base.levers, more))
+    a, b = (
+        run(dataclasses.replace(model, scenarios=(sc,)), None, R, SEED).scenarios[0]
+        for sc in (base, moved)
+    )
+    s = model.services.codes.index("COUNSELLING")
+    others = [i for i in range(len(model.services)) if i != s]
+    assert not np.array_equal(a.metrics["waiting"][:, :, s], b.metrics["waiting"][:, :, s])
+    for key, value in a.metrics.items():
+        np.testing.assert_array_equal(
+            b.metrics[key][:, :, others], value[:, :, others], err_msg=key
+        )
+        np.testing.assert_array_equal(
+            b.deterministic[key][:, others], a.deterministic[key][:, others], err_msg=key
+        )
 
 
 def test_chunk_metrics_leave_out_only_what_is_not_wanted(model: Model, case: Case) -> None:

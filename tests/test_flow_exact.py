@@ -45,7 +45,7 @@ def one_service(
         target_steps=np.array([target]),
         stretch=np.array([stretch]),
         priority_first=np.array([priority_first]),
-        seeds=np.array([7]),
+        seeds=np.array([[7]]),
     )
 
 

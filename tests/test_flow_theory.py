@@ -157,7 +157,9 @@ def _inputs(
         target_steps=per_service(target_steps, 0).astype(np.int64),
         stretch=per_service(stretch, 0).astype(np.bool_),
         priority_first=per_service(priority_first, 0).astype(np.bool_),
-        seeds=np.arange(seed0, seed0 + n_chains, dtype=np.int64),
+        # chain c's service s: seed0 + c + s * 2^40 (apart from any other call's seeds; one
+        # service: seed0 + c)
+        seeds=seed0 + np.arange(n_chains)[:, None] + (np.arange(n_services) << 40),
     )
 
 

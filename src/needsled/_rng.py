@@ -1,8 +1,9 @@
 """Small, fast random number samplers for the Numba flow kernel.
 
-Each Monte Carlo chain owns its own SplitMix64 stream (Steele, Lea & Flood 2014, the generator
-behind Java's ``SplittableRandom``; it passes BigCrush). A chain's stream depends only on its
-seed, so results are identical whatever the number of threads or the chunking of chains.
+Each service of each Monte Carlo chain owns its own SplitMix64 stream (Steele, Lea & Flood
+2014, the generator behind Java's ``SplittableRandom``; it passes BigCrush). A stream depends
+only on its seed, so results are identical whatever the number of threads, the chunking of
+chains or the services run alongside.
 NumPy's generators are not used inside the kernel because Numba keeps one global state per
 thread, which makes parallel results depend on scheduling, and its samplers are several times
 slower than these.

@@ -1,9 +1,12 @@
 """The flow engine: waiting lists and open caseloads, step by step, for many chains at once.
 
-A *chain* is one service in one area in one Monte Carlo replicate. Each chain is simulated
-independently, so the kernel runs them in parallel (Numba ``prange``) and any subset of chains
-(for example one area, or one scenario) can run on its own: results do not depend on how the
-chains are chunked, because each chain's random stream is seeded from its own seed.
+A *chain* is one area in one Monte Carlo replicate; it holds ``S`` services, and each service
+of each chain draws from its own random stream, seeded on its own (``FlowInputs.seeds``, one
+per chain and service). A service's numbers therefore depend only on its own inputs and seed:
+not on the services simulated before it, nor on which other chains or services are in the
+run. The kernel runs the chains in parallel (Numba ``prange``), and any subset of chains (one
+area, one scenario) or of services (the one a lever moved) can run on its own and give exactly
+the numbers of a whole run.
 
 One step (a month by default, or a week) runs these events in this order:
 
@@ -75,10 +78,10 @@ class FlowInputs:
     open_start: (C, S) open cases at the start, spread evenly over the phases.
     target_steps: (S,) the longest wait, in whole steps, that still meets the target.
     stretch, priority_first: (S,) booleans.
-    seeds: (C,) one seed per chain (ignored in the deterministic mode): the state of the
-        chain's random stream at the start of its first service. The services of a chain draw
-        from one stream in turn, so a chain's later services can be run on their own from
-        :attr:`FlowOutputs.states` (int64 seeds, or uint64 states).
+    seeds: (C, S) one seed per chain and service (ignored in the deterministic mode): the
+        state at its start of the random stream that service draws from in that chain (int64,
+        whose bits are taken as they are, or uint64). Streams are not shared, so a subset of
+        services runs on its own with its columns of the seeds.
     period: (T,) optional reporting period of each step, e.g. the month of each week; outputs
         are per period (flows summed, stocks at the period's last step, waits over everyone
         who started in the period). Default: every step is its own period.
@@ -119,7 +122,7 @@ class FlowInputs:
             "target_steps": (self.target_steps.shape, (s,)),
             "stretch": (self.stretch.shape, (s,)),
             "priority_first": (self.priority_first.shape, (s,)),
-            "seeds": (self.seeds.shape, (c,)),
+            "seeds": (self.seeds.shape, (c, s)),
         }
         bad = [
             f"{k} has shape {got}, expected {want}"
@@ -149,8 +152,6 @@ class FlowOutputs:
     ``mean_wait_steps`` and ``p90_wait_steps`` are NaN in a step with no starts.
     ``within_target_priority`` counts the priority class's starts within the target wait (zero
     for a service without a separate priority list, where the classes share one list).
-    ``states`` (C, S) uint64: each chain's random stream at the start of each service, so
-    that services ``s:`` alone, given ``states[:, s]`` as seeds, run exactly as they do here.
     """
 
     referrals: F32
@@ -163,11 +164,10 @@ class FlowOutputs:
     within_target_share: F32
     p90_wait_steps: F32
     within_target_priority: F32
-    states: NDArray[np.uint64]
 
 
 def _states(seeds: NDArray[np.int64] | NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """Seeds as the kernel's uint64 stream states: an int64 seed keeps its bits."""
+    """Seeds (C, S) as the kernel's uint64 stream states: an int64 seed keeps its bits."""
     x = np.ascontiguousarray(seeds)
     if x.dtype != np.uint64:
         x = np.ascontiguousarray(x, dtype=np.int64).view(np.uint64)
@@ -176,7 +176,7 @@ def _states(seeds: NDArray[np.int64] | NDArray[np.uint64]) -> NDArray[np.uint64]
 
 def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
     """Run every chain for ``T`` steps; return flows and stocks per reporting period."""
-    out, states = _kernel(
+    out = _kernel(
         np.ascontiguousarray(inputs.arrivals, dtype=np.float64),
         np.ascontiguousarray(inputs.slots, dtype=np.float64),
         np.ascontiguousarray(inputs.hazard, dtype=np.float64),
@@ -211,7 +211,6 @@ def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
         within_target_share=within,
         p90_wait_steps=p90,
         within_target_priority=out[9],
-        states=states,
     )
 
 
@@ -301,24 +300,22 @@ def _kernel(
     seeds: NDArray[np.uint64],
     period: NDArray[np.int64],
     stochastic: bool,
-) -> tuple[F32, NDArray[np.uint64]]:
+) -> F32:
     n_chains, n_services, n_steps, _ = arrivals.shape
     n_periods = int(period[-1]) + 1
     n_buckets = waiting_start.shape[3]
     out = np.zeros((len(CHANNELS), n_chains, n_services, n_periods), dtype=np.float32)
-    states = np.empty((n_chains, n_services), dtype=np.uint64)
     max_phases = max(1, int(n_phases.max()))
     max_delay = max(1, int(reengage_steps.max()))
     for c in nb.prange(n_chains):
         state = np.empty(1, dtype=np.uint64)
-        state[0] = seeds[c]
         wait = np.empty((2, n_buckets))
         top = np.zeros(2, dtype=np.int64)  # wait[p, k] == 0 for every k > top[p]
         phase = np.empty(max_phases)
         ring = np.empty(max_delay + 1)
         taken = np.empty(n_buckets)
         for s in range(n_services):
-            states[c, s] = state[0]
+            state[0] = seeds[c, s]  # each service its own stream
             k_ph = n_phases[s]
             delay = reengage_steps[s]
             # log(1 - min(p, 1 - p)) of the chain's fixed probabilities, taken once
@@ -440,4 +437,4 @@ def _kernel(
                         wait[p, k] = wait[p, k - 1]
                     wait[p, 0] = 0.0
                     top[p] = min(top[p] + 1, n_buckets - 1)
-    return out, states
+    return out

@@ -1,14 +1,18 @@
 """Run a model: forecast, draw parameters, simulate every scenario, return metrics.
 
 Pure core: no files, no printing. Work is split into independent chunks (one scenario x a set
-of areas) through :func:`run_chunk`, which takes and returns plain arrays, so a distributed
-executor can take chunks later; each chain's random stream depends only on the seed, the area
-and the replicate, so results do not depend on the chunking (and scenarios share random
-numbers, which sharpens the comparison between them).
+of areas, and optionally a set of services) through :func:`run_chunk` and
+:func:`chunk_inputs`, which take and return plain arrays, so a distributed executor can take
+chunks later. Each service of each chain (one area in one replicate) draws from its own random
+stream, seeded from the seed, the area, the replicate and the service's code (see
+:func:`chain_seeds`), so results do not depend on the chunking, nor on which other services
+are simulated with it; and scenarios share random numbers, as do the services of two
+scenarios that differ only in another service, which sharpens the comparison between them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -40,6 +44,7 @@ __all__ = [
     "RunResult",
     "ScenarioResult",
     "capacity",
+    "chain_seeds",
     "chunk_inputs",
     "chunk_metrics",
     "cost_shortfall",
@@ -49,6 +54,7 @@ __all__ = [
     "history_before_start",
     "run",
     "run_chunk",
+    "service_key",
     "staffing_response",
     "with_total",
 ]
@@ -426,22 +432,21 @@ def chunk_inputs(
     *,
     areas: Sequence[int] | None = None,
     services: Sequence[int] | None = None,
-    states: NDArray[np.uint64] | None = None,
     fte_base: F64 | None = None,
 ) -> tuple[FlowInputs, Chunk]:
-    """The engine's inputs for one scenario in some areas (default all), as
-    :func:`run_chunk` simulates them, and what :func:`chunk_metrics` needs besides.
+    """The engine's inputs for one scenario in some areas (default all) and some services
+    (default all, in order), as :func:`run_chunk` simulates them, and what
+    :func:`chunk_metrics` needs besides.
 
-    ``services`` (default all, in order) and ``states``: the chains' later services alone,
-    e.g. ``services=range(s, S)`` from ``states = FlowOutputs.states[:, s]`` of an earlier
-    run whose services before ``s`` had the same inputs; they then run exactly as in a run of
-    every service (each chain's services draw from one random stream in turn).
+    Any subset of services runs on its own exactly as in a run of every service: each
+    service of each chain has its own random stream (:func:`chain_seeds`), and a service's
+    inputs do not depend on the others'.
     """
     ai = np.arange(arrivals.shape[1]) if areas is None else np.asarray(areas, dtype=np.int64)
     sv, st = model.services, model.staffing
     si = np.arange(len(sv)) if services is None else np.asarray(services, dtype=np.int64)
-    if states is None and not np.array_equal(si, np.arange(len(sv))):
-        raise ValueError("a chunk of some services needs the chains' states at the first")
+    if len(np.unique(si)) != len(si):
+        raise ValueError(f"a chunk's services must differ from one another, not {si.tolist()}")
     a_at, s_at = _at(ai), _at(si)  # slices where they can be: views, not copies
     arr = arrivals[:, a_at]  # (R, A_c, S, T, 2)
     cap = capacity(model, sc, draws, sizes, fte_base, areas=ai)
@@ -494,7 +499,7 @@ def chunk_inputs(
         target_steps=np.floor(sv.target_wait_weeks / step_weeks + 1e-9).astype(np.int64)[si],
         stretch=sv.stretch[si],
         priority_first=sv.priority_first[si],
-        seeds=_chain_seeds(seed, ai, n_r) if states is None else states,
+        seeds=chain_seeds(seed, ai, n_r, [sv.codes[s] for s in si]),
         period=period,
     )
     chunk = Chunk(
@@ -594,11 +599,40 @@ def _waiting_start(count: F64, mean_steps: F64, prio_share: F64, k: int) -> F64:
     return out
 
 
-def _chain_seeds(seed: int, areas: NDArray[np.int64], n_r: int) -> NDArray[np.int64]:
-    """Each chain's seed (R * A_c,), replicate by replicate, from (seed, area, replicate)."""
+def service_key(code: str) -> int:
+    """A service's key in its random streams' seeds: its code hashed (the first 64 bits of
+    BLAKE2b), the same in every process and on every machine, and whatever the service's
+    position in the model (so adding or removing a service changes no other's numbers)."""
+    return int.from_bytes(hashlib.blake2b(code.encode(), digest_size=8).digest(), "little")
+
+
+def chain_seeds(
+    seed: int, areas: NDArray[np.int64], n_r: int, services: Sequence[str]
+) -> NDArray[np.uint64]:
+    """The seed of each service's random stream in each chain (R * A_c, S_c), chains
+    replicate by replicate, from (seed, area, replicate, service code).
+
+    A chain's word comes from ``SeedSequence([seed, 4, area])`` (its replicate-th word; the
+    first words do not depend on how many are made); each service's seed is that word XOR the
+    service's :func:`service_key`, put through SplitMix64's finaliser (a bijection that mixes
+    every bit into every other). Distinct services of a chain therefore start from distinct,
+    unrelated states, and none depends on which other services there are."""
     rows = [np.random.SeedSequence([seed, 4, int(a)]).generate_state(n_r, np.uint64) for a in areas]
     by_area = np.stack(rows) if rows else np.zeros((0, n_r), np.uint64)  # (A_c, R)
-    return np.ascontiguousarray((by_area.T >> np.uint64(1)).astype(np.int64)).reshape(-1)
+    words = np.ascontiguousarray(by_area.T).reshape(-1)  # (R * A_c,)
+    keys = np.array([service_key(code) for code in services], dtype=np.uint64)
+    return _mix64(words[:, None] ^ keys[None, :])
+
+
+def _mix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """SplitMix64's finaliser (Stafford's Mix13), element by element, on a new array."""
+    z = np.array(x, dtype=np.uint64)
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z
 
 
 def fte_needed(m: Mapping[str, F32], chunk: Chunk, model: Model) -> F64:

@@ -1,9 +1,9 @@
 """The explorer's reuse of engine runs (needsled.web.explore) gives a run's figures.
 
-A lever on one service's staff or support length re-simulates that service and those after
-it (each chain's services draw from one random stream in turn, so the earlier services of a
-run kept for the same settings are reused with the stream's state where they end); the cost
-of an FTE re-simulates nothing. Each result is checked against ``needsled.projection.run`` +
+A lever on one service's staff or support length re-simulates that service alone, wherever
+it is in the model (each service of each chain has its own random stream, so every other
+service's part of a run kept for the same settings is reused); the cost of an FTE
+re-simulates nothing. Each result is checked against ``needsled.projection.run`` +
 ``needsled.results`` of :meth:`Explorer.scenario` at the same seed and replicates: the
 summary, and the three charts' whole Vega-Lite specs (data rows and dataset names too, so
 the specs built from a kept template equal altair's).
@@ -71,19 +71,23 @@ def assert_a_runs_figures(
     assert result["charts"]["shortfall"] == shortfall.to_dict()
 
 
-# (settings, how many services the engine runs: the first that differs from a kept run's
-# settings, and every one after it; 0: a kept run at another cost per FTE)
+# (settings, how many services the engine runs: those whose own levers differ from every
+# kept part's; 0: every part kept, e.g. a kept run at another cost per FTE)
 STEPS = [
     ({"fte.IDVA": 30.0}, 1),  # the last service: the others from the run as it stands
     ({"fte.IDVA": 30.0, "cost_per_fte": 10.0}, 0),  # the run just made, its cost redone
-    ({"support_duration.BY_AND_FOR": 25.0}, 2),  # BY_AND_FOR and IDVA after it
-    ({"support_duration.BY_AND_FOR": 25.0, "fte.COUNSELLING": -20.0, "year": 2026.0}, 5),
-    ({"fte.IDVA": 35.0, "cost_per_fte": -15.0}, 1),
-    ({"cost_per_fte": 20.0}, 0),  # the run as it stands is kept for good (not just 4 runs)
+    ({"fte.ISVA": 25.0}, 1),  # the first service: alone too (IDVA as it stands again)
+    ({"support_duration.BY_AND_FOR": 25.0}, 1),
+    # COUNSELLING alone: BY_AND_FOR at +25% is kept from the step before
+    ({"support_duration.BY_AND_FOR": 25.0, "fte.COUNSELLING": -20.0, "year": 2026.0}, 1),
+    # every part kept, from three different runs: IDVA +30%, BY_AND_FOR +25%, the rest as
+    # they stand
+    ({"fte.IDVA": 30.0, "support_duration.BY_AND_FOR": 25.0, "cost_per_fte": -15.0}, 0),
+    ({"cost_per_fte": 20.0}, 0),  # the run as it stands is kept for good
 ]
 
 
-def test_runs_kept_lend_their_earlier_services_and_the_figures_are_a_runs(
+def test_kept_parts_lend_every_other_service_and_the_figures_are_a_runs(
     explorer: Explorer, model: Model, base_results: pd.DataFrame
 ) -> None:
     for settings, simulated in STEPS:
@@ -111,12 +115,31 @@ def test_a_result_does_not_depend_on_which_run_lent_services(
     explorer: Explorer, model: Model
 ) -> None:
     explorer.evaluate(None, {"support_duration.ESS": 10.0, "fte.IDVA": 10.0})
-    settings = {"support_duration.ESS": 10.0, "fte.IDVA": 30.0, "cost_per_fte": 10.0}
-    reused = explorer.evaluate(None, settings)  # ISVA to BY_AND_FOR from the run just made
+    settings = {"support_duration.ESS": 10.0, "fte.IDVA": 45.0, "cost_per_fte": 10.0}
+    reused = explorer.evaluate(None, settings)  # IDVA alone: ESS from the run just made
     fresh = Explorer(model, replicates=REPLICATES, seed=SEED).evaluate(None, settings)
     assert reused["timings_ms"]["engine.simulated_services"] == 1
-    assert fresh["timings_ms"]["engine.simulated_services"] == 4  # from ESS on
+    assert fresh["timings_ms"]["engine.simulated_services"] == 2  # ESS and IDVA
     drop = ("timing_ms", "timings_ms", "cached")
     assert {k: v for k, v in reused.items() if k not in drop} == {
         k: v for k, v in fresh.items() if k not in drop
     }
+
+
+def test_a_lever_on_one_service_leaves_every_other_services_figures_as_they_were(
+    explorer: Explorer,
+) -> None:
+    """Common random numbers across services: each service of each chain has its own random
+    stream, so more staff for the first service changes none of the others' figures, the
+    simulated ones (mean, p10, p90) as well as the deterministic run's."""
+    base = {r["service"]: r for r in explorer.evaluate(None, {})["summary"]}
+    for key in ("fte.ISVA", "support_duration.COUNSELLING"):
+        moved = explorer.evaluate(None, {key: 40.0})
+        rows = {r["service"]: r for r in moved["summary"]}
+        code = key.split(".")[1]
+        assert rows[code]["waiting"]["mean"] != base[code]["waiting"]["mean"]
+        for s, row in rows.items():
+            if s == code:
+                continue
+            assert row == base[s], (key, s)  # every figure, and "base" is its own mean
+            assert all(row[m]["base"] == row[m]["mean"] for m in YEARLY)

@@ -9,12 +9,12 @@ only what the levers change:
 
 - demand levers (police reports, referral share and model, self-referral) recompute expected
   referrals (the last two are kept) and run the flow engine for every service;
-- a service's staff or support length runs the engine for that service and those after it:
-  each chain's services draw from one random stream in turn (``needsled.flow``), so the
-  services before it are taken from a kept run whose settings for them are the same, and
-  the engine starts from the chains' stream states where that run's services before it
-  ended (``FlowOutputs.states``); each scenario's run as it stands and the last four are
-  kept, service by service, reduced to what the page shows;
+- a service's staff or support length runs the engine for that service alone: each service
+  of each chain draws from its own random stream (``needsled.flow``), so a service's part of
+  a run depends only on the demand levers and its own levers, and every other service is
+  taken from a part kept for the same settings; runs are kept service by service, reduced to
+  what the page shows: each scenario's services as it stands for good, and the last 24 other
+  services simulated;
 - the cost of an FTE runs no engine: the shortfall's cost is worked out from a kept run's
   FTE shortfall, area by area and replicate by replicate, as the engine run works it out;
 - the money available and the year shown only rebuild the headline, the summary and the
@@ -23,10 +23,9 @@ only what the levers change:
 
 **Exactness.** A moved lever is appended to the base scenario as a step change from the first
 projected month, and the scenario keeps its name, so it shares every random number with the
-base run (forecast paths, parameter draws, lever sizes, chain seeds): the difference between
-the two is the levers' effect, not noise (but for one thing: within a chain the services draw
-from one random stream in turn, so a lever on one service also changes the random numbers,
-not the expected figures, of the services after it, in the explorer as in a run). Every
+base run (forecast paths, parameter draws, lever sizes, each service's stream seeds): the
+difference between the two is the levers' effect, not noise, and a lever on one service
+leaves every other service's figures exactly as they were, in the explorer as in a run. Every
 figure is the one ``needsled.projection.run`` and ``needsled.results`` give for
 :meth:`Explorer.scenario` (the base with the levers appended) at the same seed and
 replicates, summarised and rounded in the same way, and the charts are ``needsled.charts``'
@@ -125,7 +124,7 @@ FLAGGED: tuple[str, ...] = ("referrals", "capacity", "waiting", "caseload_per_ft
 FLAGGED += ("fte_needed",)
 FLAGGED += ("fte_shortfall", "cost_shortfall")  # MONTHLY and YEARLY, but the weighted ones
 SERVICE_KINDS = ("fte", "support_duration")  # levers on one service's engine inputs
-RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT, SIMS_KEPT = 32, 8, 2, 4
+RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT, SERVICES_KEPT = 32, 8, 2, 24
 NO_AREAS = np.arange(0)  # capacity() for the cost per FTE alone
 _ENGINE = threading.Lock()  # one engine launch at a time, where Numba needs it
 _WORKERS: dict[bool, ThreadPoolExecutor] = {}
@@ -370,8 +369,10 @@ class Explorer:
         self._cache_lock = threading.Lock()
         self._demand: OrderedDict[tuple[Any, ...], F64] = OrderedDict()
         self._flows: OrderedDict[tuple[Any, ...], _Flow] = OrderedDict()
-        self._sims: OrderedDict[tuple[Any, ...], _Sim] = OrderedDict()
-        self._base_sims: dict[tuple[Any, ...], _Sim] = {}  # each scenario as it stands
+        # each service's part of a stochastic run, by (scenario, demand levers, service, its
+        # own levers): as the scenario stands, kept for good; for other settings, the last few
+        self._kept: OrderedDict[tuple[Any, ...], _Service] = OrderedDict()
+        self._base_kept: dict[tuple[Any, ...], _Service] = {}
         self._bases: dict[tuple[Any, ...], _Flow] = {}  # each scenario as it stands, kept
         self._results: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._validated: set[str] = set()
@@ -562,61 +563,41 @@ class Explorer:
         sizes: LeverSizes,
         took: dict[str, float],
     ) -> _Sim:
-        """The stochastic engine run for these settings, service by service: a run kept for
-        the same settings of every service is reused whole, and one whose first services
-        had the same settings lends those services (see the module docstring)."""
-        per_service = tuple(
-            tuple(values.get(f"{kind}.{code}", 0.0) for kind in SERVICE_KINDS)
-            for code in self.model.services.codes
-        )
-        key = (base, demand, per_service)
-        at_base = all(x == self._specs[k].default for k, x in demand) and not any(
-            any(x) for x in per_service
-        )
-        if key in self._base_sims:
-            took["simulated_services"] = 0
-            return self._base_sims[key]
-        if key in self._sims:
-            self._sims.move_to_end(key)
-            took["simulated_services"] = 0
-            return self._sims[key]
-        donor, first = None, 0
-        for (b, d, settings), sim in (*self._base_sims.items(), *self._sims.items()):
-            if (b, d) != (base, demand):
-                continue
-            same = next(
-                (s for s, (x, y) in enumerate(zip(settings, per_service, strict=True)) if x != y),
-                len(per_service),
+        """The stochastic engine run for these settings, service by service: each service
+        whose part was kept for the same demand levers and the same levers of its own is
+        reused, and the engine runs the others alone (each service of each chain has its own
+        random stream, so they come out as in a run of every service)."""
+        at_demand = all(x == self._specs[k].default for k, x in demand)
+        keys = [
+            (base, demand, s, tuple(values.get(f"{kind}.{code}", 0.0) for kind in SERVICE_KINDS))
+            for s, code in enumerate(self.model.services.codes)
+        ]
+        found: list[_Service | None] = []
+        for key in keys:
+            kept = self._base_kept.get(key)
+            if kept is None and key in self._kept:
+                self._kept.move_to_end(key)
+                kept = self._kept[key]
+            found.append(kept)
+        missing = [s for s, kept in enumerate(found) if kept is None]
+        took["simulated_services"] = len(missing)
+        if missing:
+            t1 = time.perf_counter()
+            arrivals = self._arrivals((base, demand), sc, sizes)
+            took["demand"] = _ms(t1)
+            fresh = _simulate(
+                self.model, sc, arrivals, self._draws, sizes, self.seed, missing, self._spans, took
             )
-            if same > first:
-                donor, first = sim, same
-        t1 = time.perf_counter()
-        arrivals = self._arrivals((base, demand), sc, sizes)
-        took["demand"] = _ms(t1)
-        services = range(first, len(per_service))
-        states = None if donor is None else donor.services[first].state
-        fresh = _simulate(
-            self.model,
-            sc,
-            arrivals,
-            self._draws,
-            sizes,
-            self.seed,
-            services,
-            states,
-            self._spans,
-            took,
-        )
-        took["simulated_services"] = len(services)
-        kept = () if donor is None else donor.services[:first]
-        sim = _Sim((*kept, *fresh))
-        if at_base:  # kept for good: most moves start from a scenario as it stands
-            self._base_sims[key] = sim
-        else:
-            self._sims[key] = sim
-            while len(self._sims) > SIMS_KEPT:
-                self._sims.popitem(last=False)
-        return sim
+            for s, part in zip(missing, fresh, strict=True):
+                found[s] = part
+                key = keys[s]
+                if at_demand and not any(key[3]):  # as it stands: most moves start there
+                    self._base_kept[key] = part
+                else:
+                    self._kept[key] = part
+            while len(self._kept) > SERVICES_KEPT:
+                self._kept.popitem(last=False)
+        return _Sim(tuple(part for part in found if part is not None))
 
     def _arrivals(self, key: tuple[Any, ...], sc: Scenario, sizes: Any) -> F64:
         """Expected referrals (R, A, S, T, 2) for the demand levers (the last two are kept)."""
@@ -821,8 +802,7 @@ class _Service:
     each area's FTE shortfall by year (R, A, Y), the mean over the year's months and the last
     month's (``results.yearly`` takes one or the other, by whether the year has a finite
     value anywhere: ``area_finite`` (Y,)); ``flags``: metric -> (4, Y), see :func:`_flags`;
-    ``idle``: whether some chain started nobody in some year; ``state``: each chain's random
-    stream (C,) at the start of this service (see ``projection.chunk_inputs``)."""
+    ``idle``: whether some chain started nobody in some year."""
 
     totals: dict[str, F32]
     short: F64
@@ -831,7 +811,6 @@ class _Service:
     area_finite: NDArray[np.bool_]
     flags: dict[str, NDArray[np.bool_]]
     idle: bool
-    state: NDArray[np.uint64]
 
 
 @dataclass(frozen=True)
@@ -860,29 +839,19 @@ def _simulate(
     draws: Draws,
     sizes: LeverSizes,
     seed: int,
-    services: range,
-    states: NDArray[np.uint64] | None,
+    services: list[int],
     spans: list[slice],
     took: dict[str, float],
 ) -> tuple[_Service, ...]:
-    """The engine for ``services`` (from the first, or later ones from the chains' ``states``
-    at the start of the first of them) in every area, reduced service by service.
+    """The engine for ``services`` (indices, in order) in every area, reduced service by
+    service; any subset gives each service's figures of a run of every service.
 
     Every figure is computed as ``projection.run`` computes it, on the same values: the
     metrics as ``run_chunk`` gives them, the all-areas totals as ``with_total`` gives them.
     ``took``: milliseconds for the engine's inputs, the engine and the reduction."""
     t0 = time.perf_counter()
-    si = np.arange(services.start, services.stop)
-    inputs, chunk = chunk_inputs(
-        model,
-        sc,
-        arrivals,
-        draws,
-        sizes,
-        seed,
-        services=None if services.start == 0 else services,
-        states=states,
-    )
+    si = np.asarray(services, dtype=np.int64)
+    inputs, chunk = chunk_inputs(model, sc, arrivals, draws, sizes, seed, services=services)
     took["inputs"] = _ms(t0)
     t1 = time.perf_counter()
     with _engine_guard():
@@ -935,7 +904,6 @@ def _reduce_service(
         area_finite=area_finite[0],
         flags=flags,
         idle=idle,
-        state=np.ascontiguousarray(out.states[:, 0]),
     )
 
 
