@@ -148,3 +148,19 @@ def test_stopping_answers_what_is_still_waiting() -> None:
     again = lanes.submit("x", preview=False, owner="s1", settings=2, compute=Ran().job("x"))
     assert again.result(WAIT) == {"name": "x"}  # a new lane after a restart
     lanes.shutdown()
+
+
+def test_a_request_whose_client_went_away_is_not_computed(lanes: SliderTraffic) -> None:
+    ran = Ran()
+    release, _ = _block(lanes)
+    gone = lanes.submit("g", preview=False, owner="s1", settings=1, compute=ran.job("g"))
+    shared = lanes.submit("k", preview=False, owner="s2", settings=2, compute=ran.job("k"))
+    kept = lanes.submit("k", preview=False, owner="s3", settings=2, compute=ran.job("k"))
+    lanes.withdraw(gone)
+    lanes.withdraw(shared)  # another request still waits for the same computation
+    assert lanes.waiting(False) == 1
+    release.set()
+    assert kept.result(WAIT) == {"name": "k"}
+    assert ran.names == ["k"]
+    assert lanes.counts[False].withdrawn == 2
+    assert lanes.counts[False].dropped == 1

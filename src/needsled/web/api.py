@@ -22,6 +22,7 @@ from needsled.web.db import ApiToken, AuditEntry, PlanRun, Report, SavedScenario
 from needsled.web.errors import Forbidden
 from needsled.web.planning import PlanSettings
 from needsled.web.security import SESSION_COOKIE, cookie_secure
+from needsled.web.sliders import Superseded
 from needsled.web.state import state_of
 
 __all__ = ["router"]
@@ -264,7 +265,9 @@ async def evaluate(
 
     Identical requests share one computation. With a browser session, a request still
     waiting its turn when the same session asks for other settings on the model is answered
-    409 and never computed (the page has moved on); with an API token, never."""
+    409 and never computed (the page has moved on); with an API token, never. A request whose
+    connection closes while it waits is withdrawn, and not computed unless another waits for
+    the same settings."""
     app = state_of(request)
     stored = await run_in_threadpool(actions.model_for, app, who, model_id)
     answer = await run_in_threadpool(
@@ -276,7 +279,25 @@ async def evaluate(
         body.settings,
         preview=body.mode == "preview",
     )
-    return await asyncio.wrap_future(answer)
+    waiting: asyncio.Future[Any] = asyncio.wrap_future(answer)
+    gone: asyncio.Future[Any] = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((waiting, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not waiting.done():  # the client went away: nothing to compute for it
+        app.sliders.withdraw(answer)
+        waiting.cancel()
+        raise Superseded("The request was closed before it was worked out.")
+    result: dict[str, Any] = waiting.result()
+    return result
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes the connection (the request's body is read already,
+    so the server's next message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 # scenarios --------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ than two cores can compute. Between the route and the explorer:
   explorer computes each mode on one thread anyway): a waiting request can still be
   superseded, and no session can fill the queue, since each has at most one waiting request
   per settings. Previews have their own lane, so they never wait behind a full result.
+- **Nothing for a client that has gone**: a request whose connection closes while it waits
+  (the page aborted it, or a script gave up) is withdrawn, and its computation dropped if
+  nobody else waits for it. Under overload this keeps the lane from working through answers
+  nobody will read while the requests still wanted wait behind them.
 - **Bounded**: at most ``MAX_WAITING`` computations wait in a lane; beyond that, 503.
 
 The explorer itself is called exactly as before (:func:`needsled.web.actions.evaluate`).
@@ -66,7 +70,8 @@ class LaneCounts:
     computed: int = 0
     joined: int = 0  # requests that shared a computation already waiting or running
     superseded: int = 0
-    dropped: int = 0  # computations never run: every request for them was superseded
+    withdrawn: int = 0  # requests whose client went away while they waited
+    dropped: int = 0  # computations never run: every request for them was superseded or gone
 
 
 class SliderTraffic:
@@ -123,6 +128,18 @@ class SliderTraffic:
         if run:
             self._pool(preview).submit(self._run_next, preview)
         return waiter.answer
+
+    def withdraw(self, answer: Future[Result]) -> None:
+        """The request waiting for ``answer`` has gone (the page closed it, or its client
+        gave up): take it off its computation, which is dropped if nobody else waits for it
+        and it has not started."""
+        with self._lock:
+            for job in self._jobs.values():
+                for w in job.waiters:
+                    if w.answer is answer:
+                        self._detach(w)
+                        self.counts[job.preview].withdrawn += 1
+                        return
 
     def waiting(self, preview: bool) -> int:
         with self._lock:
