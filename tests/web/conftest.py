@@ -43,17 +43,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # pytest-base-url (pulled in by pytest-playwright) defines its session fixture on a class;
-    # pytest 9.2 warns (PytestRemovedIn10Warning, not the DeprecationWarning pyproject.toml
-    # ignores) and filterwarnings=error turns that into an error at the browser test's setup.
-    # Not our code: ignored here until it is fixed there.
-    config.addinivalue_line(
-        "filterwarnings",
-        "ignore:Session-scoped fixtures defined as instance methods are deprecated",
-    )
-
-
 # PostgreSQL ---------------------------------------------------------------------------------
 
 
