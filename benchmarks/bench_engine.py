@@ -123,7 +123,7 @@ def workload(replicates: int, seed: int = 2024) -> FlowInputs:
         target_steps=np.array([s.target_months for s in SERVICES], dtype=np.int64),
         stretch=stretch,
         priority_first=np.array([s.priority_share > 0 for s in SERVICES]),
-        seeds=rng.integers(0, 2**62, size=n_c, dtype=np.int64),
+        seeds=rng.integers(0, 2**62, size=(n_c, n_s), dtype=np.int64),  # one per service
     )
 
 

@@ -12,6 +12,7 @@ scenarios that differ only in another service, which sharpens the comparison bet
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -330,24 +331,28 @@ def capacity(
     sizes: LeverSizes,
     fte_base: F64 | None = None,
     areas: NDArray[np.int64] | None = None,
+    services: NDArray[np.int64] | None = None,
 ) -> Capacity:
     """Staff, places, support weeks and cost per FTE by month, after the scenario's levers.
 
     ``fte_base`` (R, A, S), when given, is the staffing of each replicate (a plan being
-    appraised); it replaces today's staffing and the scenario's FTE levers. ``areas``: only
-    these areas' staff and places (A is then their number; each value is as for all areas).
+    appraised); it replaces today's staffing and the scenario's FTE levers. ``areas`` and
+    ``services``: only these areas' and services' figures (A and S are then their numbers;
+    each value is as for all of them).
     """
     n_r = draws.n
     months = np.arange(model.first_month, model.first_month + model.settings.horizon_months)
     n_t = len(months)
     st = model.staffing
     ai = np.arange(len(model.area_codes)) if areas is None else np.asarray(areas)
-    base = st.fte[ai][None] if fte_base is None else fte_base[:, ai]
-    fte = np.broadcast_to(base[..., None], (n_r, len(ai), st.fte.shape[1], n_t)).copy()
-    dur = np.broadcast_to(draws.duration_weeks[..., None], (n_r, len(model.services), n_t))
-    cost = np.broadcast_to(draws.cost_per_fte[..., None], dur.shape)
+    si = np.arange(len(model.services)) if services is None else np.asarray(services)
+    cells = np.ix_(ai, si)
+    base = st.fte[cells][None] if fte_base is None else fte_base[:, ai][:, :, si]
+    fte = np.broadcast_to(base[..., None], (n_r, len(ai), len(si), n_t)).copy()
+    dur = np.broadcast_to(draws.duration_weeks[:, si, None], (n_r, len(si), n_t))
+    cost = np.broadcast_to(draws.cost_per_fte[:, si, None], dur.shape)
     dur, cost = dur.copy(), cost.copy()
-    svc = np.array(model.services.codes)
+    svc = np.array(model.services.codes)[si]
     codes = [model.area_codes[a] for a in ai]
     for i, lever in enumerate(sc.levers):
         w = lever.profile_weights(months, model.first_month)
@@ -360,12 +365,12 @@ def capacity(
             fte *= 1.0 + rel[:, None, None, None] * reach
             if lever.add is not None:
                 add = size if lever.change is None else np.full(n_r, lever.add)
-                fte += add[:, None, None, None] * reach * st.served[ai][None, :, :, None]
+                fte += add[:, None, None, None] * reach * st.served[cells][None, :, :, None]
         elif lever.lever in ("support_duration", "cost_per_fte"):
             target = dur if lever.lever == "support_duration" else cost
             target *= 1.0 + size[:, None, None] * (s_on[None, :, None] * w[None, None, :])
     fte = np.maximum(fte, 0.0)
-    slots = fte * model.services.places_per_fte[None, None, :, None]
+    slots = fte * model.services.places_per_fte[si][None, None, :, None]
     return Capacity(fte, slots, np.maximum(dur, 1e-6), cost)
 
 
@@ -411,7 +416,7 @@ def run_chunk(
 
     ``arrivals`` is (R, A, S, T, 2) from :func:`needsled.demand.referrals`. Only plain arrays
     go in and out, so a chunk can run anywhere. With ``fte_base`` (R, A, S) each replicate
-    runs that staffing (see :func:`_capacity`), and the metrics also hold
+    runs that staffing (see :func:`capacity`), and the metrics also hold
     ``within_target_priority``, the priority referrals' starts within the target wait.
     The same as :func:`chunk_inputs`, :func:`needsled.flow.simulate`, :func:`chunk_metrics`.
     """
@@ -448,17 +453,17 @@ def chunk_inputs(
     if len(np.unique(si)) != len(si):
         raise ValueError(f"a chunk's services must differ from one another, not {si.tolist()}")
     a_at, s_at = _at(ai), _at(si)  # slices where they can be: views, not copies
-    arr = arrivals[:, a_at]  # (R, A_c, S, T, 2)
-    cap = capacity(model, sc, draws, sizes, fte_base, areas=ai)
+    arr = arrivals[:, a_at][:, :, s_at]  # (R, A_c, S_c, T, 2)
+    cap = capacity(model, sc, draws, sizes, fte_base, areas=ai, services=si)
     weekly = model.settings.step == "week"
     step_weeks = 1.0 if weekly else WEEKS_PER_MONTH
     n_r, n_a, n_t = draws.n, len(ai), arrivals.shape[3]
     n_c = n_a * n_r
     k = max(2, round(model.settings.wait_buckets_months * WEEKS_PER_MONTH / step_weeks) + 1)
-    base_steps = sv.duration_weeks.value / step_weeks
-    phases = n_phases(base_steps, sv.duration_cv)
+    base_steps = sv.duration_weeks.value[si] / step_weeks
+    phases = n_phases(base_steps, sv.duration_cv[si])
     hazard = np.minimum(1.0, phases[None, :, None] / (cap.duration_weeks / step_weeks))
-    drop = 1.0 - (1.0 - draws.drop_out_per_month) ** (step_weeks / WEEKS_PER_MONTH)
+    drop = 1.0 - (1.0 - draws.drop_out_per_month[:, s_at]) ** (step_weeks / WEEKS_PER_MONTH)
 
     # chain c is replicate c // A_c in area c % A_c: (R, A_c, ...) arrays are chains as they are
     def chains(x: F64) -> F64:  # (R, A_c, ...) -> (R * A_c, ...)
@@ -473,9 +478,8 @@ def chunk_inputs(
     prio0 = arr[:, :, :, 0, 0].sum(0) / np.maximum(arr[:, :, :, 0, :].sum((0, 3)), 1e-12)
     cells = np.ix_(ai, si)
     wait0 = _waiting_start(
-        st.waiting_start[cells], st.waiting_start_mean_weeks[cells] / step_weeks, prio0[:, si], k
+        st.waiting_start[cells], st.waiting_start_mean_weeks[cells] / step_weeks, prio0, k
     )
-    arr = arr[:, :, s_at]
     period = None
     if weekly:  # a month's referrals shared evenly among its weeks
         month_of = period = _steps(n_t, weekly)
@@ -486,10 +490,10 @@ def chunk_inputs(
         steps, slots = arr, cap.slots
     inputs = FlowInputs(
         arrivals=chains(steps),
-        slots=chains(slots[:, :, s_at]),
-        hazard=per_chain(hazard[:, s_at]),
-        n_phases=phases[si],
-        drop=per_chain(drop[:, s_at]),
+        slots=chains(slots),
+        hazard=per_chain(hazard),
+        n_phases=phases,
+        drop=per_chain(drop),
         reengage_share=per_chain(draws.reengage_share[:, s_at]),
         reengage_steps=np.maximum(1, np.round(sv.reengage_after_weeks / step_weeks)).astype(
             np.int64
@@ -506,10 +510,10 @@ def chunk_inputs(
         areas=ai,
         services=si,
         step_weeks=step_weeks,
-        fte=cap.fte[:, :, s_at],
-        slots=cap.slots[:, :, s_at],
-        duration_weeks=cap.duration_weeks[:, s_at],
-        cost_per_fte=cap.cost_per_fte[:, s_at],
+        fte=cap.fte,
+        slots=cap.slots,
+        duration_weeks=cap.duration_weeks,
+        cost_per_fte=cap.cost_per_fte,
         demand_week=(arr[..., 0] + arr[..., 1]) / WEEKS_PER_MONTH,
     )
     return inputs, chunk
@@ -617,11 +621,19 @@ def chain_seeds(
     service's :func:`service_key`, put through SplitMix64's finaliser (a bijection that mixes
     every bit into every other). Distinct services of a chain therefore start from distinct,
     unrelated states, and none depends on which other services there are."""
-    rows = [np.random.SeedSequence([seed, 4, int(a)]).generate_state(n_r, np.uint64) for a in areas]
-    by_area = np.stack(rows) if rows else np.zeros((0, n_r), np.uint64)  # (A_c, R)
-    words = np.ascontiguousarray(by_area.T).reshape(-1)  # (R * A_c,)
+    words = _chain_words(seed, tuple(int(a) for a in areas), n_r)
     keys = np.array([service_key(code) for code in services], dtype=np.uint64)
     return _mix64(words[:, None] ^ keys[None, :])
+
+
+@functools.lru_cache(maxsize=16)
+def _chain_words(seed: int, areas: tuple[int, ...], n_r: int) -> NDArray[np.uint64]:
+    """Each chain's word (R * A_c,), read-only (kept: a chunk of one service needs them too)."""
+    rows = [np.random.SeedSequence([seed, 4, a]).generate_state(n_r, np.uint64) for a in areas]
+    by_area = np.stack(rows) if rows else np.zeros((0, n_r), np.uint64)  # (A_c, R)
+    words = np.ascontiguousarray(by_area.T).reshape(-1)
+    words.flags.writeable = False
+    return words
 
 
 def _mix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
