@@ -3,12 +3,16 @@ the engine (about 20% of figures outside the 80% band), and small-number suppres
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from needsled.io.load import load_model
 from needsled.projection import run
@@ -160,6 +164,21 @@ def test_summary_says_it_in_plain_words() -> None:
     )
 
 
+def test_summary_names_a_service_by_its_name_in_the_model() -> None:
+    mod = hand_model(months=12, referrals=np.repeat(REPS[:, None, None], 12, axis=-1))
+    got = returns(*(x for q in QUARTERS for x in accepted(CAMDEN, q, 30)))
+    named = dataclasses.replace(mod, service_names=("Sexual violence advisers",))
+    c = compare(named, got, suppress=False)
+    assert (
+        "Sexual violence advisers referrals in Camden were above the model's 80% band in 4 of 4 "
+        "quarters." in c.summary
+    )
+    assert not any("ISVA" in line for line in c.summary)
+    assert list(c.table["service"].unique()) == ["ISVA"]  # the table keeps the code
+    blank = dataclasses.replace(mod, service_names=("",))  # no name: the code
+    assert any(line.startswith("ISVA referrals") for line in compare(blank, got).summary)
+
+
 def test_quarters_outside_the_run_and_unknown_teams_are_noted() -> None:
     mod = hand_model(months=3, starts=np.zeros((R, 1, 3)))
     got = returns(
@@ -213,9 +232,41 @@ def test_a_hidden_area_is_not_left_to_be_worked_out_from_the_total() -> None:
     )
     c = compare(mod, got)
     assert row(c, "starts", "2025-Q1")["actual"] == "<5"
-    # Croydon (20) is hidden too, else 23 - 20 would give Camden away
-    assert row(c, "starts", "2025-Q1", "E09000008")["actual"] == "<5"
+    # Croydon (20) is hidden too, else 23 - 20 would give Camden away; as "[c]", since it
+    # is not under 5. 23 = (1 to 4) + (5 or more) leaves Camden anywhere from 1 to 4
+    assert row(c, "starts", "2025-Q1", "E09000008")["actual"] == "[c]"
     assert row(c, "starts", "2025-Q1", "ALL")["actual"] == "23"
+
+
+def test_a_total_that_pins_a_small_count_and_a_hidden_one_is_hidden_too() -> None:
+    """Camden 1, Croydon 5, total 6. Croydon is hidden to protect Camden, as "[c]" (5 or more):
+    a shown 6 would then leave only 1 + 5, so the total is hidden as well. Their flags go with
+    them: Croydon's band is 5.7 to 27.3, and a "[c]" of 5 or more could be below, within or
+    above it."""
+    flat = np.repeat(REPS[:, None, None], 6, 1).reshape(R, 2, 3)
+    mod = hand_model(months=3, areas=2, starts=flat)
+    got = returns(
+        (CAMDEN, "2025-Q1", "starts", "", 1),
+        ("E09000008", "2025-Q1", "starts", "", 5),
+    )
+    c = compare(mod, got)
+    camden, croydon, total = (row(c, "starts", "2025-Q1", a) for a in (CAMDEN, "E09000008", "ALL"))
+    assert (camden["actual"], croydon["actual"], total["actual"]) == ("<5", "[c]", "[c]")
+    assert (croydon["flag"], total["flag"]) == ("", "")
+
+
+def test_an_area_under_5_beside_a_zero_keeps_its_total_as_under_5() -> None:
+    """Camden 4, Croydon 0 (shown: zeros reveal nobody), total 4: the total is the same count
+    as Camden, so both are "<5" (from 1 to 4 either way) and nothing else is hidden."""
+    mod = hand_model(months=3, areas=2, starts=np.full((R, 2, 3), 1.0))
+    got = returns(
+        (CAMDEN, "2025-Q1", "starts", "", 4),
+        ("E09000008", "2025-Q1", "starts", "", 0),
+    )
+    c = compare(mod, got)
+    assert row(c, "starts", "2025-Q1")["actual"] == "<5"
+    assert row(c, "starts", "2025-Q1", "ALL")["actual"] == "<5"
+    assert row(c, "starts", "2025-Q1", "E09000008")["actual"] == "0"
 
 
 @pytest.mark.parametrize(("end", "hidden"), [(8, True), (9, False)])
@@ -233,7 +284,7 @@ def test_a_hidden_leaver_is_not_left_to_be_worked_out_from_the_list(end: int, hi
     )
     c = compare(mod, got)
     assert row(c, "left_waiting_list", "2025-Q2")["actual"] == "<5"
-    assert row(c, "waiting_end", "2025-Q2")["actual"] == ("<5" if hidden else str(end))
+    assert row(c, "waiting_end", "2025-Q2")["actual"] == ("[c]" if hidden else str(end))
     assert row(c, "waiting_end", "2025-Q1")["actual"] == "10"
 
 
@@ -291,22 +342,150 @@ def test_engine_made_returns_hide_small_counts(
     bands, sets = engine_runs
     c = compare(bands, sets[0])
     t = c.table
-    small = t["actual"] == "<5"
+    small, other = t["actual"] == "<5", t["actual"] == "[c]"
     assert small.any()  # some quarter's leavers are few
-    shown = pd.to_numeric(t.loc[~small, "actual"])
+    shown = pd.to_numeric(t.loc[~small & ~other, "actual"])
     assert not ((shown >= 1) & (shown <= 4)).any()
-    raw = compare(bands, sets[0], suppress=False).table
-    hidden_values = pd.to_numeric(raw.loc[small, "actual"])
-    assert ((hidden_values >= 1) & (hidden_values <= 4)).any()
+    raw = pd.to_numeric(compare(bands, sets[0], suppress=False).table["actual"])
+    assert ((raw[small] >= 1) & (raw[small] <= 4)).all()  # "<5" is true of every one
+    assert (raw[other] >= 1).all()
 
 
 def test_modelled_reads_a_runs_first_scenario_and_refuses_an_unknown_one(tmp_path: Path) -> None:
     model = load_model(returns_model(tmp_path / "m"))
     res = run(model, replicates=3, seed=1)
     mod = modelled(res)
+    assert mod.service_names == model.services.names
     np.testing.assert_array_equal(
         mod.metrics["referrals"], res.scenarios[0].metrics["referrals"][:, :3]
     )
     assert mod.months == res.months
     with pytest.raises(KeyError, match="no scenario named 'nope'"):
         modelled(res, "nope")
+
+
+# ---------------------------------------------------------------- nothing can be worked out
+
+STOCKS = {  # stock: (added, taken away) between one quarter end and the next
+    "waiting_end": (("referrals",), ("starts", "left_waiting_list")),
+    "open_end": (("starts",), ("closures",)),
+}
+
+
+def random_small_returns(seed: int, areas: int, mean: float) -> pd.DataFrame:
+    """Four quarters of small counts for ``areas`` areas; the waiting list and open cases carry
+    from quarter to quarter by the flows (in some areas, seeded, they do not)."""
+    rng = np.random.default_rng(seed)
+    rows: list[tuple] = []
+    for a in ("E09000007", "E09000008", "E09000009")[:areas]:
+        keeps = rng.random() < 0.7
+        wait, open_ = int(rng.poisson(mean)), int(rng.poisson(mean))
+        for k, q in enumerate(QUARTERS):
+            ref, start, left, closed = (int(v) for v in rng.poisson(mean, 4))
+            if k:  # Q1's figures have no quarter before them in the returns
+                wait, open_ = wait + ref - start - left, open_ + start - closed
+                if wait < 0:
+                    ref, wait = ref - wait, 0
+                if open_ < 0:
+                    closed, open_ = closed + open_, 0
+                if not keeps:
+                    wait += int(rng.integers(1, 3))
+            rows += accepted(a, q, ref, declined=int(rng.poisson(mean)))
+            rows += [
+                (a, q, "starts", "", start),
+                (a, q, "left_waiting_list", "", left),
+                (a, q, "closures", "completed", closed),
+                (a, q, "waiting_end", "", wait),
+                (a, q, "open_end", "", open_),
+            ]
+    return returns(*rows)
+
+
+def worked_out(shown: pd.DataFrame, truth: pd.DataFrame) -> list[str]:
+    """The hidden figures an attacker pins down, knowing: every shown figure; that "<5" is 1
+    to 4; that a "[c]" is 5 or more (right but for the few small counts marked "[c]", of which
+    the attacker knows only that they are at least 1); that the areas add up to their total;
+    that each list and caseload carries from quarter to quarter where the true figures say so;
+    what each shown flag says (below the 10th percentile, within the band, above the 90th)."""
+    key = ["service", "area", "quarter", "measure"]
+    t = truth.set_index(key)["actual"].astype(float)
+    text = shown.set_index(key)
+    figures = list(text.index)
+    where = {k: i for i, k in enumerate(figures)}
+    n = len(figures)
+    lo, hi = np.zeros(n), np.full(n, 10_000.0)  # far above any figure here
+    for i, k in enumerate(figures):
+        mark = text.loc[k, "actual"]
+        if mark == "<5":
+            lo[i], hi[i] = 1, 4
+        elif mark == "[c]":
+            lo[i] = 5 if t[k] >= 5 else 1
+        else:
+            lo[i] = hi[i] = float(mark)
+        flag, p10, p90 = text.loc[k, ["flag", "model_p10", "model_p90"]]
+        if mark in ("<5", "[c]") and flag:  # whole numbers below, within or above the band
+            if flag == "below":
+                hi[i] = min(hi[i], np.ceil(p10) - 1)
+            elif flag == "above":
+                lo[i] = max(lo[i], np.floor(p90) + 1)
+            else:
+                lo[i], hi[i] = max(lo[i], np.ceil(p10)), min(hi[i], np.floor(p90))
+    eq = []
+    for (s, a, q, m), i in where.items():
+        if a == "ALL":
+            parts = [where[k] for k in figures if k[0] == s and k[2] == q and k[3] == m]
+            eq.append({j: (-1.0 if j == i else 1.0) for j in parts})
+        if m in STOCKS and q != QUARTERS[0]:
+            before = (s, a, QUARTERS[QUARTERS.index(q) - 1], m)
+            plus, minus = STOCKS[m]
+            flows = [(s, a, q, x) for x in plus + minus]
+            if before not in where or any(f not in where for f in flows):
+                continue
+            if text.loc[(s, a, q, "referrals"), "basis"] != "accepted":
+                continue
+            change = sum(t[f] for f in flows[: len(plus)]) - sum(t[f] for f in flows[len(plus) :])
+            if t[before] + change == t[(s, a, q, m)]:
+                rule = {where[before]: 1.0, i: -1.0}
+                for f in flows:
+                    rule[where[f]] = rule.get(where[f], 0.0) + (1.0 if f[3] in plus else -1.0)
+                eq.append(rule)
+    a_eq = np.zeros((max(1, len(eq)), n))
+    for r, rule in enumerate(eq):
+        for j, c in rule.items():
+            a_eq[r, j] += c
+    cons = [LinearConstraint(a_eq, 0, 0)]
+    out = []
+    for i, k in enumerate(figures):
+        if text.loc[k, "actual"] not in ("<5", "[c]"):
+            continue
+        ends = []
+        for sign in (1.0, -1.0):
+            cost = np.zeros(n)
+            cost[i] = sign
+            res = milp(cost, constraints=cons, integrality=np.ones(n), bounds=Bounds(lo, hi))
+            assert res.status == 0, res.message  # the true figures are a solution
+            ends.append(sign * res.fun)
+        if ends[0] == ends[1]:
+            out.append(f"{k}: {t[k]:g}")
+    return out
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), areas=st.integers(2, 3), mean=st.sampled_from([1.0, 3.0, 6.0]))
+def test_no_hidden_figure_can_be_worked_out(seed: int, areas: int, mean: float) -> None:
+    """Random small returns: every count 1 to 4 is hidden, "<5" is only ever on 1 to 4, a "[c]"
+    never on a zero, and no hidden figure is pinned by an attacker written apart from the code
+    (above)."""
+    flows = np.broadcast_to(REPS[:, None, None], (R, areas, 12))  # quarter band 5.7 to 27.3
+    mod = hand_model(
+        months=12, areas=areas, referrals=flows, starts=flows, drop_outs=flows,
+        completions=flows, waiting=flows, open_cases=flows,  # stocks: band 1.9 to 9.1
+    )  # fmt: skip
+    got = random_small_returns(seed, areas, mean)
+    shown, truth = compare(mod, got).table, compare(mod, got, suppress=False).table
+    value = truth["actual"].astype(float)
+    small = (value >= 1) & (value <= 4)
+    assert shown.loc[small, "actual"].isin(["<5", "[c]"]).all(), "a count 1 to 4 shown"
+    assert small[shown["actual"] == "<5"].all(), '"<5" on a figure of 5 or more'
+    assert (value[shown["actual"] == "[c]"] >= 1).all()
+    assert not worked_out(shown, truth)

@@ -6,6 +6,7 @@ commands (``needsled report RUN_DIR --returns STORE --model MODEL``, ``write_run
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 import shutil
@@ -26,7 +27,7 @@ from needsled.io.load import load_model
 from needsled.io.outputs import ACTUAL_FILES, write_run
 from needsled.io.report_out import write_report
 from needsled.io.run_dir import read_run
-from needsled.privacy import SUPPRESSED
+from needsled.privacy import HIDDEN, LEGEND, SUPPRESSED
 from needsled.projection import run
 from needsled.report import ReportInputs, chart_specs, render_html
 from needsled.returns.compare import Comparison, compare
@@ -102,13 +103,15 @@ def test_the_section_says_what_was_outside_the_band(folder: Folder) -> None:
         ("2025-Q1", "Referrals", "20", "1.9–9.1", "above"),  # two significant figures
     ]
     assert all(c[0] == "Independent sexual violence advisers" and c[1] == "Camden" for c in cells)
+    # the notes say what the marks mean
+    assert f"Returned figures are observed counts: {LEGEND}" in html.unescape(page)
 
 
 def test_the_chart_draws_shown_figures_only(folder: Folder) -> None:
     inp = with_actual(folder, hand_comparison())
     spec = chart_specs(inp)["actual"].to_dict()
     assert spec["title"]["text"] == CHART_TITLE
-    assert "1 figure(s) under 5 not drawn" in spec["title"]["subtitle"]
+    assert "1 figure(s) hidden to protect small numbers not drawn" in spec["title"]["subtitle"]
     (data,) = spec["datasets"].values()
     drawn = {(d["quarter"], d["measure_label"]): d["actual_value"] for d in data}
     assert drawn == {
@@ -174,6 +177,8 @@ def test_the_pdf_and_workbook_carry_it(folder: Folder, tmp_path: Path) -> None:
     cover = " ".join(str(c) for r in book["Cover"].iter_rows(values_only=True) for c in r if c)
     assert ACTUAL_SHEET[0] in cover
     assert "Of 3 returned figures" in cover
+    assert f"Its returned figures are suppressed: {LEGEND}" in cover
+    assert f"Observed counts are suppressed when small: {LEGEND}." in cover
 
 
 def test_suppression_off_says_so(folder: Folder, tmp_path: Path) -> None:
@@ -217,7 +222,8 @@ def test_report_command_with_returns(folder: Folder, tmp_path: Path) -> None:
     assert "actual" in specs
     table = pd.read_csv(target / ACTUAL_FILES[0], dtype=str, keep_default_na=False)
     assert set(table["quarter"]) == set(QUARTERS)
-    shown = pd.to_numeric(table["actual"].where(table["actual"] != SUPPRESSED), errors="coerce")
+    marks = table["actual"].isin([SUPPRESSED, HIDDEN])
+    shown = pd.to_numeric(table["actual"].where(~marks), errors="coerce")
     assert not ((shown >= 1) & (shown <= 4)).any()  # small counts hidden in the file too
     assert (table["actual"] == SUPPRESSED).any()  # engine-made leavers include small counts
     section = page[page.index(f'<h2 class="page">{SECTION}') :].split("<h2")[1]
@@ -238,6 +244,7 @@ def test_write_run_with_returns_and_a_later_run_without(folder: Folder, tmp_path
     assert set(ACTUAL_FILES) <= set(paths)
     text = (out / ACTUAL_FILES[1]).read_text(encoding="utf-8")
     assert text.startswith("Scenario: baseline\nOf ")
+    assert f"Small numbers: {LEGEND}" in text  # what "<5" and "[c]" mean
     assert SECTION in (out / "report.html").read_text(encoding="utf-8")
     write_run(res, out, pdf=False)  # the comparison was against the earlier run: removed
     assert not any((out / name).exists() for name in ACTUAL_FILES)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -18,10 +20,11 @@ from needsled.errors import InputError, Problem
 from needsled.example import write_example
 from needsled.io.load import load_model
 from needsled.model import Model
+from needsled.returns import store as store_module
 from needsled.returns.checks import record_level_reason
 from needsled.returns.format import COLUMNS, GUIDANCE, MEASURES, categories_of
 from needsled.returns.layout import SECTIONS
-from needsled.returns.read import read_return, read_returns
+from needsled.returns.read import ImportedFile, read_return, read_returns
 from needsled.returns.store import LOG_FILE, STORE_FILE, add_to_store, read_log, read_store
 from needsled.returns.template import write_return_template
 
@@ -454,11 +457,11 @@ def test_store_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     add_to_store(store, first)
     before = (store / STORE_FILE).read_bytes()
 
-    def broken(_frame: pd.DataFrame, path: Path, **_: object) -> None:
+    def broken(_table: object, path: Path, **_: object) -> None:
         Path(path).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
+    monkeypatch.setattr(pq, "write_table", broken)
     second = first.assign(quarter="2025-Q2")
     with pytest.raises(OSError, match="disk full"):
         add_to_store(store, second)
@@ -466,6 +469,53 @@ def test_store_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert sorted(p.name for p in store.iterdir()) == sorted([STORE_FILE, LOG_FILE])
     monkeypatch.undo()
     pd.testing.assert_frame_equal(read_store(store), first, check_dtype=False)
+
+
+def test_a_crash_between_the_table_and_the_log_loses_no_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table is written first, holding the whole log; the log's CSV copy last. A crash
+    between the two leaves imports.csv one import behind: the log is read from the table, and
+    the next import writes imports.csv whole again."""
+    store = tmp_path / "store"
+    row = ("RCC", "ISVA", "E09000002", QUARTER, "starts", "", 8.0)
+    first = pd.DataFrame([row], columns=list(COLUMNS))
+    files = [ImportedFile("q1.xlsx", "aa11", ("RCC",), (QUARTER,), (tuple(row[:4]),))]
+    add_to_store(store, first, files)
+    real = store_module._write_atomic
+
+    def crash_at_the_log(path: Path, write: Callable[[Path], object]) -> None:
+        if path.name == LOG_FILE:
+            raise OSError("power cut")
+        real(path, write)
+
+    monkeypatch.setattr(store_module, "_write_atomic", crash_at_the_log)
+    second = first.assign(quarter="2025-Q2")
+    files2 = [ImportedFile("q2.xlsx", "bb22", ("RCC",), ("2025-Q2",), (tuple(second.iloc[0, :4]),))]
+    with pytest.raises(OSError, match="power cut"):
+        add_to_store(store, second, files2)
+    monkeypatch.undo()
+    assert len(read_store(store)) == 2  # the second import's returns are in
+    on_disk = pd.read_csv(store / LOG_FILE, dtype=str, keep_default_na=False)
+    assert on_disk["file"].tolist() == ["q1.xlsx"]  # the CSV copy is behind...
+    assert read_log(store)["file"].tolist() == ["q1.xlsx", "q2.xlsx"]  # ...the log is not
+    third = first.assign(quarter="2025-Q3")
+    files3 = [ImportedFile("q3.xlsx", "cc33", ("RCC",), ("2025-Q3",), (tuple(third.iloc[0, :4]),))]
+    add_to_store(store, third, files3)
+    on_disk = pd.read_csv(store / LOG_FILE, dtype=str, keep_default_na=False)
+    assert on_disk["file"].tolist() == ["q1.xlsx", "q2.xlsx", "q3.xlsx"]
+    assert read_log(store)["sha256"].tolist() == ["aa11", "bb22", "cc33"]
+
+
+def test_a_store_written_before_the_table_held_its_log_is_read_from_imports_csv(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    pd.DataFrame([("RCC", "ISVA", "E09000002", QUARTER, "starts", "", 8.0)],
+                 columns=list(COLUMNS)).to_parquet(store / STORE_FILE, index=False)  # fmt: skip
+    (store / LOG_FILE).write_text("file,sha256\nold.xlsx,ab12\n", encoding="utf-8")
+    assert read_log(store)["file"].tolist() == ["old.xlsx"]
 
 
 def test_more_malformed_returns_all_at_once(

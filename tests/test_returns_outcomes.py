@@ -16,7 +16,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from typer.testing import CliRunner
 
 from needsled.cli_returns import returns_app
-from needsled.privacy import SUPPRESSED
+from needsled.privacy import HIDDEN, LEGEND, SUPPRESSED
 from needsled.returns.format import COLUMNS, NEED_CATEGORIES, SEX, WAIT_BANDS
 from needsled.returns.outcomes import SUPPRESSION_OFF, SUPPRESSION_ON, outcome_tables
 from needsled.returns.store import add_to_store
@@ -105,8 +105,9 @@ def test_hand_made_suppression() -> None:
         assert (frame["suppression"] == SUPPRESSION_ON).all()
     s = row(out["satisfaction"], quarter=Q, service="ISVA", area="A1")
     # 1 and 1 are small; with 10 answers shown, a shown 8 would leave 2 for two hidden counts
-    # of at least 1 each: so 8 is hidden too
-    assert (s["satisfied"], s["neither"], s["dissatisfied"]) == (SUPPRESSED,) * 3
+    # of at least 1 each: so 8 is hidden too, as "[c]" (it is not under 5); 10 = [c] + two
+    # counts of 1 to 4 leaves the [c] anywhere from 5 to 8
+    assert (s["satisfied"], s["neither"], s["dissatisfied"]) == (HIDDEN, SUPPRESSED, SUPPRESSED)
     assert (s["answers"], s["satisfied_share"]) == ("10", "")
     t = row(out["time_to_support"], quarter=Q, service="ISVA", area="A1")
     assert [t[b] for b in WAIT_BANDS] == [SUPPRESSED] * 4 + ["0"]  # zeros are shown
@@ -121,13 +122,35 @@ def test_hand_made_suppression() -> None:
     a2 = row(need, quarter=Q, service="ISVA", area="A2", need=shelter)
     total = row(need, quarter=Q, service="ISVA", area="ALL", need=shelter)
     # 3 is small; the total over areas (8) would give it away unless A2's 5 is hidden as well
-    assert (a1["improved"], a2["improved"], total["improved"]) == (SUPPRESSED, SUPPRESSED, "8")
+    # (as "[c]": it is 5, not under 5)
+    assert (a1["improved"], a2["improved"], total["improved"]) == (SUPPRESSED, HIDDEN, "8")
     assert (a1["improved_share"], a2["improved_share"], total["improved_share"]) == (
         "",
         "",
         "0.727",
     )
-    assert a2["cases_with_need"] == "5"
+    # A "[c]" is 5 or more and those improved are at most those with the need: a shown 5
+    # with the need in A2 would pin its improved at 5 (and A1's at 3), so it is hidden too,
+    # and then A1's 6 (else 11 - 6 would give A2's 5)
+    assert (a2["cases_with_need"], a1["cases_with_need"]) == (HIDDEN, HIDDEN)
+    assert total["cases_with_need"] == "11"
+
+
+def test_counts_under_5_are_not_left_under_a_total_that_pins_them_at_4() -> None:
+    """Satisfied 4, neither 4, dissatisfied 0: a reader who knows that "<5" is at most 4 gets
+    both from a shown total of 8 (4 + 4), so the total is hidden too: as "[c]", since it is 8.
+    (Knowing only that hidden counts are at least 1, the total 8 looked safe.)"""
+    rows = [("P1", "ISVA", "A1", Q, "satisfaction", c, float(v)) for c, v in
+            zip(SATISFACTION, (4, 4, 0), strict=True)]  # fmt: skip
+    s = outcome_tables(pd.DataFrame(rows, columns=list(COLUMNS)))["satisfaction"]
+    for r in s.to_dict("records"):  # every level: the same counts
+        assert (r["satisfied"], r["neither"], r["dissatisfied"]) == (SUPPRESSED, SUPPRESSED, "0")
+        assert r["answers"] == HIDDEN
+    # 3 and 4 under a total of 7 leave 3 + 4 or 4 + 3: the total stays
+    rows = [("P1", "ISVA", "A1", Q, "satisfaction", c, float(v)) for c, v in
+            zip(SATISFACTION, (3, 4, 0), strict=True)]  # fmt: skip
+    s = outcome_tables(pd.DataFrame(rows, columns=list(COLUMNS)))["satisfaction"]
+    assert set(s["answers"]) == {"7"}
 
 
 def test_a_store_that_breaks_a_rule_is_still_suppressed() -> None:
@@ -147,7 +170,7 @@ def test_a_store_that_breaks_a_rule_is_still_suppressed() -> None:
     total = row(j, quarter=Q, service="ISVA", area="ALL")
     assert (a1["referrals"], a1["rereferred"]) == (SUPPRESSED, SUPPRESSED)  # 2 and 3
     # with the totals 12 and 9 shown, A2's 10 and 6 would give A1's away
-    assert (a2["referrals"], a2["rereferred"]) == (SUPPRESSED, SUPPRESSED)
+    assert (a2["referrals"], a2["rereferred"]) == (HIDDEN, HIDDEN)
     assert (total["referrals"], total["rereferred"]) == ("12", "9")
 
 
@@ -179,6 +202,21 @@ def test_outcomes_command(tmp_path: Path) -> None:
     )
     shown = pd.read_csv(tmp_path / "o" / "satisfaction.csv", dtype=str, keep_default_na=False)
     assert SUPPRESSED in shown.to_numpy()
+    assert f"Small numbers: {LEGEND}" in " ".join(output.split())
+    assert "Replaced" not in output
+    # into the same folder again: its tables are replaced and the command says so; nothing
+    # else there is touched
+    (tmp_path / "o" / "mine.csv").write_text("keep", encoding="utf-8")
+    code, output = cli("outcomes", "--store", str(store), "--out", str(tmp_path / "o"))
+    assert code == 0, output
+    assert "Replaced the earlier outcomes_by_need.csv, outcomes_by_group.csv" in output
+    assert (tmp_path / "o" / "mine.csv").read_text(encoding="utf-8") == "keep"
+    assert not [p.name for p in (tmp_path / "o").iterdir() if p.name.startswith(".")]
+    # --out naming a file: a plain error
+    code, output = cli("outcomes", "--store", str(store), "--out", str(tmp_path / "o" / "mine.csv"))
+    assert code == 1
+    assert "is a file" in output
+    assert "Traceback" not in output
     code, output = cli(
         "outcomes", "--store", str(store), "--out", str(tmp_path / "raw"), "--no-suppress"
     )
@@ -353,17 +391,27 @@ def constraints(
     n: int,
     cells: list[Cell],
     shown: dict[str, pd.DataFrame],
+    truth: dict[str, pd.DataFrame],
     rules_eq: list[Rule],
     rules_le: list[Rule],
 ) -> LinearConstraint:
-    """Shown cells equal their value, hidden ones are at least 1 (zeros are shown), and the
-    rules hold."""
+    """Shown cells equal their value, hidden ones are what their mark says, and the rules hold.
+    "<5" is 1 to 4 (zeros are shown). The reader takes a "[c]" to be 5 or more: right for every
+    "[c]" on a count of 5 or more (the truth says which), and for a small count marked "[c]"
+    the reader knows only that it is at least 1. (A reader who takes every "[c]" to be at least
+    1 knows less.)"""
     rows, lo, hi = [], [], []
     for name, i, col, ids in cells:
         text = shown[name].at[i, col]
         rows.append(dict.fromkeys(ids, 1.0))
-        lo.append(1.0 if text == SUPPRESSED else float(text))
-        hi.append(np.inf if text == SUPPRESSED else float(text))
+        if text == SUPPRESSED:
+            low, high = 1.0, 4.0
+        elif text == HIDDEN:
+            low, high = (5.0 if int(truth[name].at[i, col]) >= 5 else 1.0), np.inf
+        else:
+            low = high = float(text)
+        lo.append(low)
+        hi.append(high)
     for rule, equal in [(r, True) for r in rules_eq] + [(r, False) for r in rules_le]:
         rows.append({j: float(c) for j, c in rule.items()})
         lo.append(0.0 if equal else -np.inf)
@@ -414,8 +462,13 @@ def test_no_hidden_count_can_be_recovered_from_the_exported_tables(
         assert s[[*PLACE, *items]].equals(t[[*PLACE, *items]])
         for col in (*base, *sums):
             small = t[col].map(lambda v: v.isdigit() and 0 < int(v) < 5)
-            assert (s.loc[small, col] == SUPPRESSED).all(), f"{name}.{col}: a count 1-4 shown"
-            same = s[col] != SUPPRESSED
+            hid = s[col].isin([SUPPRESSED, HIDDEN])
+            assert hid[small].all(), f"{name}.{col}: a count 1-4 shown"
+            # the marks are true: "<5" only on counts 1 to 4; "[c]" on any other hidden count
+            # (and on a small one where "<5" would give another away), never on a zero
+            assert small[s[col] == SUPPRESSED].all(), f"{name}.{col}: <5 on a count of 5+"
+            assert (t.loc[s[col] == HIDDEN, col] != "0").all(), f"{name}.{col}: [c] on a zero"
+            same = ~s[col].isin([SUPPRESSED, HIDDEN])
             assert (s.loc[same, col] == t.loc[same, col]).all()
         for share in [c for c in s.columns if c.endswith("_share")]:
             num, den = {
@@ -426,14 +479,14 @@ def test_no_hidden_count_can_be_recovered_from_the_exported_tables(
                 "reengaged_share": ("reengaged", "closures"),
                 "satisfied_share": ("satisfied", "answers"),
             }[share]
-            hidden_part = (s[num] == SUPPRESSED) | (s[den] == SUPPRESSED)
+            hidden_part = s[num].isin([SUPPRESSED, HIDDEN]) | s[den].isin([SUPPRESSED, HIDDEN])
             assert (s.loc[hidden_part, share] == "").all(), f"{share} shown with a part hidden"
         if name == "time_to_support":
-            parts_hidden = (s[[*WAIT_BANDS, "starts"]] == SUPPRESSED).any(axis=1)
+            parts_hidden = s[[*WAIT_BANDS, "starts"]].isin([SUPPRESSED, HIDDEN]).any(axis=1)
             assert (s.loc[parts_hidden, "median_wait_band"] == "").all()
-    cons = constraints(n, cells, shown, rules_eq, rules_le)
+    cons = constraints(n, cells, shown, truth, rules_eq, rules_le)
     for name, i, col, ids in cells:
-        if shown[name].at[i, col] != SUPPRESSED:
+        if shown[name].at[i, col] not in (SUPPRESSED, HIDDEN):
             continue
         true = float(truth[name].at[i, col])
         if extreme(n, cons, ids, 1.0) > true:

@@ -580,7 +580,7 @@ def actual_vs_model(
 ) -> alt.FacetChart | None:
     """What providers returned each quarter against the model's 80% band for the same
     quarter, one row of panels per service (all areas together, or its area with the most
-    figures outside the band) and one column per measure. Hidden small counts ("<5") are not
+    figures outside the band) and one column per measure. Hidden counts ("<5", "[c]") are not
     drawn. None when there is nothing to draw."""
     data = actual_vs_model_rows(table)
     if data.empty:
@@ -654,7 +654,7 @@ def actual_vs_model(
         "Bar: the model's 80% band (10th to 90th percentile); tick: its median; point: the returns"
     )
     if hidden:
-        note += f"; {hidden} figure(s) under 5 not drawn"
+        note += f"; {hidden} figure(s) hidden to protect small numbers not drawn"
     order = {m: i for i, m in enumerate(ACTUAL_MEASURES.values())}
     rows = list(dict.fromkeys(data["row_label"]))
     panels = data.drop_duplicates("panel").sort_values(

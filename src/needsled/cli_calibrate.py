@@ -12,7 +12,6 @@ with the input are printed as a list, never as a traceback (exit code 1).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -126,17 +125,18 @@ def _run_settings(run_dir: Path, model_inputs: dict[str, str]) -> dict[str, Any]
     return {"seed": seed, "replicates": replicates, "scenarios": scenarios}
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def compare(
     model: Annotated[Path, typer.Argument(help="The model folder or workbook the run used")],
     run_dir: Annotated[Path, typer.Argument(help="The run folder (needsled run --out)")],
     returns: Returns,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the comparison")],
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for actual_vs_model.csv and .txt (created if needed; files of the same "
+            "names in it are replaced, and the command says so; nothing else is touched)",
+        ),
+    ],
     scenario: Annotated[
         str | None,
         typer.Option(
@@ -149,11 +149,12 @@ def compare(
     ] = False,
 ) -> None:
     """Provider returns against the model's 80% band, quarter by quarter."""
+    from needsled.cli_returns import replaced_line, write_outputs
     from needsled.io.calibrated import read_returns
     from needsled.io.load import load_model
     from needsled.projection import run
     from needsled.returns.compare import compare as set_against
-    from needsled.returns.compare import modelled
+    from needsled.returns.compare import marks_note, modelled
 
     try:
         loaded = load_model(model)
@@ -161,6 +162,8 @@ def compare(
     except InputError as exc:
         raise _problems(exc) from None
     try:
+        if out_dir.exists() and not out_dir.is_dir():  # before the run, not after it
+            raise UserError(f"{out_dir} is a file", "give a folder for --out")
         settings = _run_settings(run_dir, loaded.provenance)
         chosen = scenario or settings["scenarios"][0]
         known = [s.name for s in loaded.scenarios]
@@ -179,18 +182,17 @@ def compare(
     res = run(loaded, [chosen], settings["replicates"], settings["seed"])
     result = set_against(modelled(res, chosen), frame, suppress=not no_suppress)
     lines = [*result.summary, *(f"Note: {n}" for n in result.notes)]
-    lines.append(
-        "Counts from 1 to 4 are shown as <5 (and a few more hidden so they cannot be worked out)."
-        if result.suppressed
-        else "SMALL NUMBERS NOT SUPPRESSED: for internal use only."
-    )
+    lines.append(marks_note(result.suppressed))
+    csv_name, txt_name = "actual_vs_model.csv", "actual_vs_model.txt"
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        csv_path, txt_path = out_dir / "actual_vs_model.csv", out_dir / "actual_vs_model.txt"
-        _write_text(csv_path, result.table.to_csv(index=False))
-        _write_text(txt_path, "\n".join(lines) + "\n")
-    except OSError as exc:
-        raise fail(UserError(f"cannot write to {out_dir}: {exc.strerror or exc}")) from None
+        replaced = write_outputs(
+            out_dir,
+            {csv_name: result.table.to_csv(index=False), txt_name: "\n".join(lines) + "\n"},
+        )
+    except UserError as err:
+        raise fail(err) from None
     for line in lines:
-        out.print(line, highlight=False)
-    out.print(f"Table: {csv_path.resolve()}", highlight=False)
+        out.print(line, highlight=False, markup=False)
+    out.print(f"Table: {(out_dir / csv_name).resolve()}", highlight=False)
+    if (said := replaced_line(out_dir, replaced)) is not None:
+        out.print(said, highlight=False)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from needsled.cli_common import console, out
+from needsled.cli_common import UserError, console, fail, out
 from needsled.errors import InputError
+from needsled.privacy import LEGEND
 
 if TYPE_CHECKING:
     from needsled.model import Model
@@ -101,9 +103,46 @@ def import_returns(
         )
 
 
+def write_outputs(out_dir: Path, files: dict[str, str]) -> list[str]:
+    """Write ``files`` (name -> text) into ``out_dir`` (created if needed), each through a
+    temporary file renamed over it, as every command that writes into an output folder does:
+    files of the same names are replaced, nothing else in the folder is touched. Returns the
+    names that replaced a file already there, for the command to say so. A ``UserError`` when
+    ``out_dir`` is a file or cannot be written."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir} is a file", "give a folder for --out")
+    replaced = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            path = out_dir / name
+            if path.exists():
+                replaced.append(name)
+            tmp = path.with_name(f".{name}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+    return replaced
+
+
+def replaced_line(out_dir: Path, replaced: list[str]) -> str | None:
+    """What the command says when it replaced files of the same names."""
+    if not replaced:
+        return None
+    return f"Replaced the earlier {', '.join(replaced)} in {out_dir}."
+
+
 @returns_app.command("outcomes")
 def outcomes(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the CSV tables")],
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the CSV tables (created if needed; tables of the same names in it "
+            "are replaced, and the command says so; nothing else is touched)",
+        ),
+    ],
     store: Store = Path("needsled-returns"),
     no_suppress: Annotated[
         bool,
@@ -118,6 +157,8 @@ def outcomes(
     from needsled.returns.outcomes import outcome_tables
     from needsled.returns.store import read_store
 
+    if out_dir.exists() and not out_dir.is_dir():  # before the work, not after it
+        raise fail(UserError(f"{out_dir} is a file", "give a folder for --out"))
     returns = read_store(store)
     if returns.empty:
         console.print(
@@ -127,10 +168,17 @@ def outcomes(
         )
         raise typer.Exit(1)
     tables = outcome_tables(returns, suppress=not no_suppress)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, frame in tables.items():
-        frame.to_csv(out_dir / f"{name}.csv", index=False)
+    try:
+        replaced = write_outputs(
+            out_dir, {f"{n}.csv": frame.to_csv(index=False) for n, frame in tables.items()}
+        )
+    except UserError as err:
+        raise fail(err) from None
     out.print(f"Wrote {', '.join(f'{n}.csv' for n in tables)} to {out_dir}", highlight=False)
+    if (line := replaced_line(out_dir, replaced)) is not None:
+        out.print(line, highlight=False)
+    if not no_suppress:
+        out.print(f"Small numbers: {LEGEND}.", highlight=False, markup=False)
     if no_suppress:
         console.print(
             "[bold red]Suppression is OFF[/]: these tables show counts under 5 and are for "

@@ -29,6 +29,7 @@ import pandas as pd
 
 from needsled import __version__, charts
 from needsled.maps import AreaGeometry, area_geometry
+from needsled.privacy import LEGEND
 from needsled.results import ALL_AREAS
 
 if TYPE_CHECKING:
@@ -398,6 +399,7 @@ def actual_section(inp: ReportInputs) -> dict[str, Any] | None:
         "outside": len(outside),
         "compared": int((t["flag"] != "").sum()),
         "suppressed": c.suppressed,
+        "legend": LEGEND,
     }
 
 

@@ -116,12 +116,24 @@ def _return_problems(frame: pd.DataFrame, file: str) -> list[Problem]:
                 )
             )
         v = values[i]
+        fte = measure is not None and measure.kind == "fte"
         if not (math.isfinite(v) and v >= 0):
             problems.append(
                 Problem(
                     file,
                     "is not a count of 0 or more",
                     "enter a whole number, at least 0",
+                    row=row,
+                    column="value",
+                    value=str(rec.value),
+                )
+            )
+        elif not fte and v != round(v):  # counts of people; only FTE may have decimals
+            problems.append(
+                Problem(
+                    file,
+                    "is not a whole number (only FTE may have decimals)",
+                    "enter a whole number of people or cases",
                     row=row,
                     column="value",
                     value=str(rec.value),

@@ -23,6 +23,7 @@ import pandas as pd
 import xlsxwriter
 
 from needsled import __version__
+from needsled.privacy import HIDDEN, LEGEND
 from needsled.report import ReportInputs, headline
 from needsled.results import ALL_AREAS
 
@@ -276,8 +277,8 @@ def _cover(ws: Any, book: _Book, inp: ReportInputs, n_results: int, n_all: int) 
         f"The Results all areas sheet has the {n_all:,} rows for all areas together; the full "
         f"results table ({n_results:,} rows, every area) is in results.csv and results.parquet "
         "in the same folder as this workbook.",
-        "Model projections are estimates, rounded, not suppressed; observed counts from 1 to 4 "
-        'are shown as "<5" and further cells are hidden so that none can be worked out.'
+        "Model projections are estimates, rounded, not suppressed. Observed counts are "
+        f"suppressed when small: {LEGEND}."
         if inp.suppressed
         else "Small-number suppression is OFF: the Observed sheet shows counts under 5. For "
         "internal use only; do not publish or share this workbook.",
@@ -287,7 +288,9 @@ def _cover(ws: Any, book: _Book, inp: ReportInputs, n_results: int, n_all: int) 
                 f"{inp.actual_scenario or inp.scenarios[0]}: "
                 + " ".join(inp.actual.summary[:1])
                 + (
-                    ""
+                    f" Its returned figures are suppressed: {LEGEND} (a {HIDDEN} is usually 5 "
+                    "or more, but may be a small count); a hidden figure's flag is shown only "
+                    "when every value its mark allows would get the same flag."
                     if inp.actual.suppressed
                     else " Its returned figures are NOT suppressed: internal use only."
                 )

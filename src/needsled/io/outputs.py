@@ -63,14 +63,12 @@ ACTUAL_FILES = ("actual_vs_model.csv", "actual_vs_model.txt")
 
 
 def actual_lines(comparison: Comparison, scenario: str = "") -> list[str]:
-    """The comparison's summary in plain words, its notes and what suppression did."""
+    """The comparison's summary in plain words, its notes and what the marks mean."""
+    from needsled.returns.compare import marks_note
+
     lines = [f"Scenario: {scenario}"] if scenario else []
     lines += [*comparison.summary, *(f"Note: {n}" for n in comparison.notes)]
-    lines.append(
-        "Counts from 1 to 4 are shown as <5 (and a few more hidden so they cannot be worked out)."
-        if comparison.suppressed
-        else "SMALL NUMBERS NOT SUPPRESSED: for internal use only."
-    )
+    lines.append(marks_note(comparison.suppressed))
     return lines
 
 

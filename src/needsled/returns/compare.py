@@ -20,14 +20,19 @@ received to accepted referrals (from the pathway; basis ``received``); that band
 wide, since the unseen stages add their own noise more gently than scaling does. *Closures*
 are every closure (all reasons): the model's support duration runs to whatever ended it.
 
-Actual counts are observations about service users, so a count from 1 to 4 is shown as "<5"
-(model.md section 8), and more are hidden where a hidden count could be worked out from the
-others: a group of counts tied by an identity (the areas and their total; a waiting list
-carried from one quarter end to the next by the referrals, starts and leavers in between,
-and the same for open cases, where the figures satisfy it exactly) never has exactly one
-hidden count. A hidden count's flag is shown only when every count from 1 to 4 would get the
-same flag, so it says nothing the "<5" does not. ``suppress=False`` shows every count (for
-internal use; outputs then say so).
+Actual counts are observations about service users (model.md section 8), so a count from 1
+to 4 is shown as "<5", and more are hidden where a hidden count could otherwise be worked out,
+shown as "[c]". The reader is assumed to know every shown figure, the identities that hold
+exactly in the actual figures (the areas and their total; a waiting list carried from one
+quarter end to the next by the referrals, starts and leavers in between, and the same for
+open cases), that a "<5" is from 1 to 4 and that a "[c]" is 5 or more (true of all but the
+few small counts marked "[c]" because a "<5" there would cap the counts tied to it, which are
+known only to be at least 1); :func:`needsled.returns.suppress.protect` hides (or marks) more
+until no hidden count has only one possible whole-number value. A hidden count's flag is shown
+only when every value its mark allows would get the same flag, so it says nothing the mark
+does not. ``suppress=False`` shows every count (for internal use; outputs then say so).
+
+Summary sentences name each service by its name in the model where it has one.
 """
 
 from __future__ import annotations
@@ -38,13 +43,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy import sparse
 
-from needsled.privacy import SUPPRESSED, THRESHOLD
+from needsled.privacy import HIDDEN, LEGEND, hidden_text
 from needsled.projection import RunResult
 from needsled.returns.format import CLOSURE_REASONS, COLUMNS, ROUTES, quarter_months
+from needsled.returns.suppress import bounds, protect
 from needsled.returns.synthetic import journey
 
-__all__ = ["MEASURES", "Comparison", "Modelled", "compare", "modelled"]
+__all__ = ["MEASURES", "Comparison", "Modelled", "compare", "marks_note", "modelled"]
 
 F64 = NDArray[np.float64]
 ALL = "ALL"
@@ -86,6 +93,7 @@ class Modelled:
     service_codes: tuple[str, ...]
     served: NDArray[np.bool_]
     received_per_accepted: F64
+    service_names: tuple[str, ...] = ()  # as service_codes; blank or missing: the code
 
 
 def modelled(run: RunResult, scenario: str | None = None) -> Modelled:
@@ -109,12 +117,13 @@ def modelled(run: RunResult, scenario: str | None = None) -> Modelled:
         service_codes=model.services.codes,
         served=model.staffing.served,
         received_per_accepted=ratio,
+        service_names=model.services.names,
     )
 
 
 @dataclass(frozen=True)
 class Comparison:
-    table: pd.DataFrame  # TABLE_COLUMNS; "actual" is text ("<5" where hidden)
+    table: pd.DataFrame  # TABLE_COLUMNS; "actual" is text ("<5" or "[c]" where hidden)
     summary: tuple[str, ...]
     suppressed: bool
     notes: tuple[str, ...] = ()
@@ -186,18 +195,27 @@ def _flag(actual: float, p10: float, p90: float) -> str:
 # ---------------------------------------------------------------- suppression
 
 
-def _groups(rows: pd.DataFrame) -> list[list[int]]:
-    """Sets of rows tied by an identity that holds exactly in the actual figures."""
+def _identities(rows: pd.DataFrame) -> tuple[list[dict[int, int]], list[tuple[int, list[int]]]]:
+    """The identities that hold exactly in the actual figures, as rows ``coef @ figures == 0``
+    (row positions), and the areas-and-total ones also as (total, parts) lines."""
     at = {
-        (r.service, r.area, r.quarter, r.measure): i
-        for i, r in zip(rows.index, rows.itertuples(index=False), strict=True)
+        (str(r.service), str(r.area), str(r.quarter), str(r.measure)): k
+        for k, r in enumerate(rows.itertuples(index=False))
     }
-    value = rows["_value"].to_dict()
-    groups = [
-        [int(i) for i in part]
-        for part in rows.groupby(["service", "quarter", "measure"]).groups.values()
-        if len(part) > 1 and (rows.loc[list(part), "area"] == ALL).any()
-    ]
+    value = rows["_value"].to_numpy(dtype=np.float64)
+    rules: list[dict[int, int]] = []
+    lines: list[tuple[int, list[int]]] = []
+    by_figure: dict[tuple[str, str, str], list[int]] = {}
+    for (s, _a, q, m), k in at.items():
+        by_figure.setdefault((s, q, m), []).append(k)
+    for _key, found in sorted(by_figure.items()):
+        ks = sorted(found)
+        total = [k for k in ks if rows["area"].iat[k] == ALL]
+        if len(ks) < 2 or not total:
+            continue
+        parts = [k for k in ks if k != total[0]]
+        rules.append(dict.fromkeys(parts, 1) | {total[0]: -1})
+        lines.append((total[0], parts))
     prev = {
         q: f"{int(q[:4]) - (q[-1] == '1')}-Q{(int(q[-1]) - 2) % 4 + 1}" for q in rows["quarter"]
     }
@@ -207,7 +225,7 @@ def _groups(rows: pd.DataFrame) -> list[list[int]]:
         p = prev[q]
         if m == "waiting_end":
             plus, minus = ["referrals"], ["starts", "left_waiting_list"]
-            if rows.loc[at.get((s, a, q, "referrals"), i), "basis"] != "accepted":
+            if rows["basis"].iat[at.get((s, a, q, "referrals"), i)] != "accepted":
                 continue
         else:
             plus, minus = ["starts"], ["closures"]
@@ -218,32 +236,56 @@ def _groups(rows: pd.DataFrame) -> list[list[int]]:
         start, *flows = (value[j] for j in idx)
         change = sum(flows[: len(plus)]) - sum(flows[len(plus) :])
         if start + change == value[i]:
-            groups.append([*idx, i])
-    return groups
+            signs = [1, *([1] * len(plus)), *([-1] * len(minus))]
+            rule: dict[int, int] = {}
+            for j, sign in zip(idx, signs, strict=True):
+                rule[j] = rule.get(j, 0) + sign
+            rule[i] = rule.get(i, 0) - 1
+            rules.append(rule)
+    return rules, lines
 
 
-def _hidden(rows: pd.DataFrame) -> NDArray[np.bool_]:
-    """Primary (1 to 4), then secondary: no identity group has exactly one hidden count."""
-    value = rows["_value"].to_numpy()
-    hide = (value >= 1) & (value < THRESHOLD)
-    pos = {i: k for k, i in enumerate(rows.index)}
-    groups = [[pos[i] for i in g] for g in _groups(rows)]
-    changed = True
-    while changed:
-        changed = False
-        for g in groups:
-            if hide[g].sum() != 1:
-                continue
-            options = [k for k in g if not hide[k] and value[k] > 0]
-            if options:
-                hide[min(options, key=lambda k: (value[k], k))] = True
-                changed = True
-    return hide
+def _hidden(rows: pd.DataFrame) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Which actual figures to hide, and which hidden ones from 1 to 4 to mark "[c]" (all-areas
+    totals first): every count from 1 to 4, then more until none can be worked out (see the
+    module docstring). The figures are whole numbers (the returns' reader refuses others); an
+    identity that involves one that is not is left out."""
+    value = rows["_value"].to_numpy(dtype=np.float64)
+    whole = np.isfinite(value) & (value == np.round(value))
+    counts = np.where(whole, np.round(value), 0).astype(np.int64)
+    rules, lines = _identities(rows)
+    keep = [all(whole[j] for j in r) for r in rules]
+    rules = [r for r, k in zip(rules, keep, strict=True) if k]
+    lines = [(t, ps) for t, ps in lines if whole[t] and all(whole[j] for j in ps)]
+    n = len(rows)
+    equal = sparse.csr_matrix(
+        (
+            [c for r in rules for c in r.values()],
+            ([k for k, r in enumerate(rules) for _ in r], [j for r in rules for j in r]),
+        ),
+        shape=(len(rules), n),
+        dtype=np.int64,
+    )
+    totals = (rows["area"] == ALL).to_numpy(dtype=bool, copy=True)
+    return protect(sparse.identity(n, dtype=np.int64, format="csr"), counts, equal,
+                   None, lines, totals)  # fmt: skip
 
 
-def _safe_flag(flag: str, p10: float, p90: float) -> bool:
-    """Whether a hidden count's flag is the same for every count from 1 to 4."""
-    return all(_flag(v, p10, p90) == flag for v in range(1, THRESHOLD))
+def _safe_flag(flag: str, p10: float, p90: float, low: float, high: float) -> bool:
+    """Whether a hidden count's flag is the same for every value from ``low`` to ``high``
+    (what its mark allows): the flag goes up with the value, so the two ends say."""
+    return _flag(low, p10, p90) == flag == _flag(high, p10, p90)
+
+
+def marks_note(suppressed: bool) -> str:
+    """What the marks in the comparison's actual figures mean (or that there are none)."""
+    if not suppressed:
+        return "SMALL NUMBERS NOT SUPPRESSED: for internal use only."
+    return (
+        f"Small numbers: {LEGEND} (a {HIDDEN} is usually 5 or more, but may be a small "
+        "count). A hidden figure's flag is shown only when it would be the same for every "
+        "value its mark allows."
+    )
 
 
 # ---------------------------------------------------------------- the comparison
@@ -289,15 +331,24 @@ def compare(mod: Modelled, returns: pd.DataFrame, *, suppress: bool = True) -> C
     frame = pd.DataFrame(rows)
     frame = frame.sort_values(["service", "measure", "area", "quarter"], kind="stable")
     frame = frame.reset_index(drop=True)
-    hidden = _hidden(frame) if suppress else np.zeros(len(frame), dtype=bool)
+    if suppress:
+        hidden, wide = _hidden(frame)
+    else:
+        hidden = wide = np.zeros(len(frame), dtype=bool)
     shown = frame["_value"].map(lambda v: f"{v:.0f}" if float(v).is_integer() else f"{v:g}")
-    frame["actual"] = np.where(hidden, SUPPRESSED, shown)
+    counts = np.rint(frame["_value"].to_numpy(dtype=np.float64)).astype(np.int64)
+    frame["actual"] = np.where(hidden, hidden_text(counts, hidden, wide), shown)
+    # what a reader knows of each hidden figure from its mark
+    low, high = bounds(counts, wide)
     keep = [
-        not h or _safe_flag(f, lo, hi)
-        for h, f, lo, hi in zip(hidden, frame["flag"], frame["_p10"], frame["_p90"], strict=True)
+        not h or _safe_flag(f, p10, p90, lo, hi)
+        for h, f, p10, p90, lo, hi in zip(
+            hidden, frame["flag"], frame["_p10"], frame["_p90"], low, high, strict=True
+        )
     ]
     frame["flag"] = np.where(keep, frame["flag"], "")
-    summary = _summary(frame, int(np.sum(~np.asarray(keep))))
+    names = dict(zip(mod.service_codes, mod.service_names, strict=False))
+    summary = _summary(frame, int(np.sum(~np.asarray(keep))), names)
     table = frame.loc[:, TABLE_COLUMNS].astype({"actual": object, "flag": object})
     return Comparison(table, summary, suppress, tuple(notes))
 
@@ -350,7 +401,9 @@ def _all_areas(
     return rows
 
 
-def _summary(frame: pd.DataFrame, flags_hidden: int) -> tuple[str, ...]:
+def _summary(
+    frame: pd.DataFrame, flags_hidden: int, names: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
     shown = frame[frame["flag"] != ""]
     out = shown[shown["flag"] != "within"]
     n = len(shown)
@@ -377,7 +430,8 @@ def _summary(frame: pd.DataFrame, flags_hidden: int) -> tuple[str, ...]:
         else:
             how = f"{'above' if above else 'below'} the model's 80% band in {above or below}"
         unit = unit if len(part) > 1 else unit.removesuffix("s")
-        text = f"{s} {noun} {where} {verb} {how} of {len(part)} {unit}"
+        service = (names or {}).get(str(s)) or str(s)
+        text = f"{service} {noun} {where} {verb} {how} of {len(part)} {unit}"
         if (hidden := int((part["flag"] == "").sum())) > 0:
             text += f" ({hidden} not shown: small numbers)"
         found.append((-(above + below), str(s), str(a), text + "."))

@@ -23,15 +23,18 @@ that cross (each area over the whole period, all services in one area) are left 
 would be one more way to work out a hidden count, and so more counts to hide.
 
 Counts are observations about service users, so every one is suppressed when small
-(:mod:`needsled.returns.suppress`): 1 to 4 are shown as ``<5``, and more are hidden until no
-hidden count has only one possible value for someone holding all five tables who knows that
-every total is the sum of what it totals (across places and across columns, such as closures
-and their reasons), that each group's categories add up to everyone (or at most everyone, where
-some return left that breakdown out), that a share's numerator is at most its denominator
-(except ``reengaged_share``, a rate), that within a quarter and service the cases with a need
-(and those improved in it) are at most the cases with outcomes recorded (and those better in at
-least one need), which are at most the closures, and that a hidden count is at least 1 (zeros
-are shown). A rule is assumed only where the counts keep it (the import checks each return).
+(:mod:`needsled.returns.suppress`): 1 to 4 are shown as ``<5``, and more are hidden, shown as
+``[c]`` (hidden to protect others), until no hidden count has only one possible value
+for someone holding all five tables who knows that every total is the sum of what it totals
+(across places and across columns, such as closures and their reasons), that each group's
+categories add up to everyone (or at most everyone, where some return left that breakdown out),
+that a share's numerator is at most its denominator (except ``reengaged_share``, a rate), that
+within a quarter and service the cases with a need (and those improved in it) are at most the
+cases with outcomes recorded (and those better in at least one need), which are at most the
+closures, that a ``<5`` is from 1 to 4 and a ``[c]`` 5 or more (zeros are shown; a small
+count is marked ``[c]`` only where a ``<5`` would cap what the counts tied to it add up to, and
+is then known only to be at least 1). A rule is assumed only where the counts keep it (the
+import checks each return).
 A share is shown only when its numerator and denominator both are; a median band
 only when no count it rests on is hidden. A blank cell means no return gave that count.
 """
@@ -45,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from needsled.privacy import SUPPRESSED
+from needsled.privacy import HIDDEN, SUPPRESSED, hidden_text
 from needsled.returns.format import GROUPS, NEED_CATEGORIES, WAIT_BANDS
 from needsled.returns.suppress import protect
 
@@ -53,7 +56,10 @@ __all__ = ["ALL", "SUPPRESSION_OFF", "SUPPRESSION_ON", "TABLES", "outcome_tables
 
 ALL = "ALL"
 PLACE = ("quarter", "service", "area")
-SUPPRESSION_ON = "on: counts 1-4 shown as <5, and others hidden so that none can be worked out"
+SUPPRESSION_ON = (
+    f"on: {SUPPRESSED} is a count from 1 to 4; {HIDDEN} a count hidden so that no small count "
+    "can be worked out (usually 5 or more)"
+)
 SUPPRESSION_OFF = "OFF: internal use only; small counts are shown and this table must not be shared"
 SATISFACTION = ("satisfied", "neither", "dissatisfied")
 # Shares whose numerator is not part of the denominator (people who came back into support are
@@ -346,10 +352,17 @@ def _order(frame: pd.DataFrame, items: Sequence[str]) -> pd.DataFrame:
 
 
 def _format(
-    t: Table, pubs: pd.DataFrame, value: np.ndarray, hidden: np.ndarray, note: str
+    t: Table,
+    pubs: pd.DataFrame,
+    value: np.ndarray,
+    hidden: np.ndarray,
+    wide: np.ndarray,
+    note: str,
 ) -> pd.DataFrame:
     mine = pubs["table"].to_numpy() == t.name
-    sub = pubs[mine].assign(value=value[mine], hidden=hidden[mine])
+    # "<5" for 1 to 4, "[c]" for the others and for small totals widened
+    text = hidden_text(value[mine], hidden[mine], wide[mine])
+    sub = pubs[mine].assign(value=value[mine], hidden=hidden[mine], text=text)
     columns = [c.column for c in next(iter(t.counts.values()))]
     rows = []
     for (q, s, a, item), g in sub.groupby([*PLACE, "item"], sort=False):
@@ -360,9 +373,9 @@ def _format(
             col: (int(v), bool(h))
             for col, v, h in zip(g["column"], g["value"], g["hidden"], strict=True)
         }
+        marks = dict(zip(g["column"], g["text"], strict=True))
         for col in columns:
-            v, h = shown.get(col, (None, False))
-            rec[col] = "" if v is None else SUPPRESSED if h else str(v)
+            rec[col] = str(marks.get(col, ""))
         for share, num, den in t.shares:
             n, nh = shown.get(num, (None, True))
             d, dh = shown.get(den, (None, True))
@@ -406,8 +419,19 @@ def outcome_tables(returns: pd.DataFrame, *, suppress: bool = True) -> dict[str,
     value = members @ x if len(pubs) else np.zeros(0, np.int64)
     if suppress and len(pubs):
         equal, at_most = _rules(cells)
-        hidden = protect(members, x, equal, at_most, _lines(pubs, value))
+        hidden, wide = protect(members, x, equal, at_most, _lines(pubs, value), _totals(pubs))
     else:
-        hidden = np.zeros(len(pubs), bool)
+        hidden = wide = np.zeros(len(pubs), bool)
     note = SUPPRESSION_ON if suppress else SUPPRESSION_OFF
-    return {t.name: _format(t, pubs, value, hidden, note) for t in TABLES}
+    return {t.name: _format(t, pubs, value, hidden, wide, note) for t in TABLES}
+
+
+def _totals(pubs: pd.DataFrame) -> np.ndarray:
+    """The published counts that are totals: in a row with ``ALL`` (quarter, service or area)
+    or in a column that adds others up (closures, starts, answers). Where a small count must be
+    marked "[c]" rather than "<5", a total is chosen first."""
+    total_columns = {total for t in TABLES for total, _ in t.column_sums}
+    out = pubs["column"].isin(total_columns).to_numpy(dtype=bool, copy=True)
+    for place in PLACE:
+        out |= (pubs[place] == ALL).to_numpy()
+    return out

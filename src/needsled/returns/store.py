@@ -6,13 +6,21 @@
 
 A return is one provider's counts for one service, area and quarter; importing the same four
 again replaces the earlier return whole. Each file is written to a temporary file in the same
-folder and then renamed over the old one, so a reader never sees half a file; the table is
-written before the log.
+folder and then renamed over the old one, so a reader never sees half a file.
+
+The two files are kept consistent without a lock spanning both: ``returns.parquet`` also holds
+the whole log, in its metadata (``needsled.imports``), and is written first; ``imports.csv`` is
+written last, as a readable copy. A crash between the two renames leaves the table with the
+new returns and ``imports.csv`` one import behind; :func:`read_log` then gives the log from the
+table (the one that matches the returns) and :func:`add_to_store` writes ``imports.csv`` again
+at the next import, so nothing is lost. A store written before the table held its log (no
+metadata) is read from ``imports.csv`` as it is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -20,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from needsled.returns.format import COLUMNS
 from needsled.returns.read import ImportedFile
@@ -38,6 +48,8 @@ __all__ = [
 STORE_FILE = "returns.parquet"
 LOG_FILE = "imports.csv"
 LOG_COLUMNS = ("file", "sha256", "providers", "quarters", "returns", "replaced", "imported_at")
+#: the key of the table's metadata that holds the log (as CSV text)
+LOG_METADATA = b"needsled.imports"
 KEY = ["provider", "service", "area", "quarter"]
 ReturnKey = tuple[str, str, str, str]
 
@@ -70,10 +82,34 @@ def read_store(folder: str | Path) -> pd.DataFrame:
 
 
 def read_log(folder: str | Path) -> pd.DataFrame:
-    path = Path(folder) / LOG_FILE
+    """The log of imports: the one ``returns.parquet`` holds, where it has one (it is written
+    with the returns, so it always matches them; ``imports.csv`` may be an import behind after
+    a crash), else ``imports.csv``."""
+    folder = Path(folder)
+    held = _held_log(folder / STORE_FILE)
+    if held is not None:
+        return held
+    path = folder / LOG_FILE
     if not path.is_file():
-        return pd.DataFrame({c: [] for c in LOG_COLUMNS}, dtype=object)
+        return _empty_log()
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _empty_log() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in LOG_COLUMNS}, dtype=object)
+
+
+def _held_log(path: Path) -> pd.DataFrame | None:
+    """The log in the table's metadata, or None (no table, or one written without it)."""
+    if not path.is_file():
+        return None
+    meta = pq.read_schema(path).metadata or {}
+    if LOG_METADATA not in meta:
+        return None
+    text = meta[LOG_METADATA].decode("utf-8")
+    if not text.strip():
+        return _empty_log()
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
 
 
 def _keys(frame: pd.DataFrame) -> set[ReturnKey]:
@@ -122,7 +158,6 @@ def add_to_store(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     merged, added, replaced = merge_returns(read_store(folder), frame)
-    _write_atomic(folder / STORE_FILE, lambda p: merged.to_parquet(p, index=False))
     stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     log = read_log(folder)
     rows = [
@@ -139,5 +174,15 @@ def add_to_store(
     ]
     new_rows = pd.DataFrame(rows, columns=list(LOG_COLUMNS), dtype=object)
     log = pd.concat([log, new_rows], ignore_index=True) if len(log) else new_rows
-    _write_atomic(folder / LOG_FILE, lambda p: log.to_csv(p, index=False))
+    text = log.to_csv(index=False)
+    # the returns with their log first, then the log's readable copy (see the module docstring)
+    _write_atomic(folder / STORE_FILE, lambda p: _write_table(merged, text, p))
+    _write_atomic(folder / LOG_FILE, lambda p: p.write_text(text, encoding="utf-8"))
     return StoreUpdate(added, replaced, len(_keys(merged)))
+
+
+def _write_table(frame: pd.DataFrame, log: str, path: Path) -> None:
+    """``returns.parquet``: the returns, with the log in the metadata."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {}) | {LOG_METADATA: log.encode("utf-8")}
+    pq.write_table(table.replace_schema_metadata(meta), path)

@@ -5,29 +5,37 @@ over them), and counts tied by rules anyone can read in the return format (a bre
 to its total; "improved" is at most "had the need"). A hidden count is *recovered* if what is
 published, and those rules, leave it only one possible whole-number value. :func:`protect`
 hides every count from 1 to 4 (primary suppression, model.md section 8) and then hides more
-until no hidden count can be recovered (secondary suppression).
+until no hidden count can be recovered (secondary suppression). The callers show a hidden
+count from 1 to 4 as "<5" and any other hidden count as "[c]" (:func:`needsled.privacy.
+hidden_text`), so a reader may take a "[c]" to be 5 or more; where a "<5" would cap what the
+counts tied to it can add up to, a small count is *widened*: marked "[c]" too.
 
 Everything is stated over *atoms*, the finest counts (the caller's; never the only thing
 published). Published count ``i`` is ``members[i] @ atoms``. What anyone is assumed to know:
 
 - every shown count: ``members[i] @ atoms = shown value``;
-- every hidden count is at least 1, since zeros are shown: ``members[i] @ atoms >= 1``;
+- what each hidden count's mark says: "<5" is from 1 to 4 (``1 <= members[i] @ atoms <= 4``),
+  "[c]" is 5 or more (``members[i] @ atoms >= 5``), which is true of every "[c]" but the
+  widened small counts, known only to be at least 1 (zeros are shown). (A reader who knew
+  every "[c]" to be at least 1 and no more knows less: what this reader cannot pin, neither
+  can that one.);
 - the format's rules: ``equal @ atoms = 0`` and ``at_most @ atoms <= 0``, row by row;
 - every atom is a whole number, at least 0.
 
 First quick rules, line by line (a total and the counts that add up to it): no line may have
-exactly one hidden count, nor a shown total that leaves every hidden count in it exactly 1.
-Then the full check: a hidden count is safe when some whole-number solution of everything above
-gives it another value. HiGHS finds such solutions: linear programmes that push every open
-count up or down at once (rounded to whole numbers when that still solves, or else a
-time-limited integer programme) clear most counts together; each count left gets the exact
-test, its least and greatest value in the linear relaxation (if the relaxation cannot move it
-by 1, nothing can), and an integer programme when the relaxation's answer is fractional. An
-integer programme that finds nothing within :data:`MIP_SECONDS` counts as "recoverable", so a
-slow answer can only hide more, never less. A recoverable count gets a neighbour hidden (the
-smallest shown non-zero count beside it in the smallest line where it is the only hidden one)
-and the check runs again. Every step is deterministic: the same data always hide the same
-counts.
+exactly one hidden count, nor a shown total that leaves every hidden count in it at the least
+(or, all being "<5", the greatest) value its mark allows. Then the full check: a hidden count is
+safe when some whole-number solution of everything above gives it another value. HiGHS finds
+such solutions: linear programmes that push every open count up or down at once (rounded to
+whole numbers when that still solves, or else a time-limited integer programme) clear most
+counts together; each count left gets the exact test, its least and greatest value in the
+linear relaxation (if the relaxation cannot move it by 1, nothing can), and an integer
+programme when the relaxation's answer is fractional. An integer programme that finds nothing
+within :data:`MIP_SECONDS` counts as "recoverable", so a slow answer can only hide more, never
+less. A recoverable count gets a neighbour hidden (the smallest shown non-zero count beside it
+in the smallest line where it is the only hidden one; failing that, the smallest shown total
+containing it, or any shown count) and the check runs again. Every step is deterministic: the
+same data always hide the same counts.
 """
 
 from __future__ import annotations
@@ -43,13 +51,29 @@ from scipy.sparse.csgraph import connected_components
 
 from needsled.privacy import THRESHOLD
 
-__all__ = ["protect", "recoverable"]
+__all__ = ["bounds", "protect", "recoverable"]
 
 # Rounds of linear programmes with varied objectives before the exact check of what is left.
 SCREEN_ROUNDS = 10
 TOL = 1e-6
 # Longest an integer programme may take to find another whole-number solution for one count.
 MIP_SECONDS = 2.0
+
+
+def bounds(
+    value: NDArray[np.int64], wide: NDArray[np.bool_] | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """What a reader is assumed to know of each count if it is hidden: a "<5" (a count from 1
+    to 4) is from 1 to 4; a "[c]" on a count of 5 or more is 5 or more, as a reader who takes
+    every "[c]" to be 5 or more would rightly conclude; a small count marked "[c]" (``wide``)
+    is at least 1 (zeros are shown)."""
+    v = np.asarray(value)
+    small = (v > 0) & (v < THRESHOLD)
+    lower = np.where(small, 1.0, float(THRESHOLD))
+    if wide is not None:
+        small &= ~np.asarray(wide, dtype=bool)
+    upper = np.where(small, float(THRESHOLD - 1), np.inf)
+    return lower, upper
 
 
 class _System:
@@ -62,6 +86,8 @@ class _System:
         hidden: NDArray[np.bool_],
         equal: sparse.csr_matrix,
         at_most: sparse.csr_matrix,
+        least: NDArray[np.float64],
+        most: NDArray[np.float64],
     ) -> None:
         value = members @ atoms
         fixed = _known_atoms(members, value, hidden)
@@ -70,7 +96,7 @@ class _System:
         self.free, self.true = free, atoms[free].astype(float)
         # An upper bound far above any count keeps every programme bounded. It only removes
         # solutions, so it can only make a count look recoverable, never the reverse.
-        self.upper = 2.0 * float(atoms.sum()) + 10.0
+        self.upper = 2.0 * float(np.abs(atoms).sum()) + 10.0
         self.members = members[:, free].tocsr()
         self.offset = (members @ known).astype(float)  # the known part of each count
         self.value = value
@@ -79,9 +105,12 @@ class _System:
         shown = ~hidden & touch
         rows_eq.append(self.members[shown])
         rhs_eq.append(value[shown] - self.offset[shown])
-        lower = hidden & touch & (1 - self.offset > 0)
+        lower = hidden & touch & (least - self.offset > 0)  # "<5" at least 1, "[c]" at least 5
         rows_ub.append(-self.members[lower])
-        rhs_ub.append(-(1 - self.offset[lower]))
+        rhs_ub.append(-(least[lower] - self.offset[lower]))
+        upper = hidden & touch & np.isfinite(most)  # "<5" at most 4
+        rows_ub.append(self.members[upper])
+        rhs_ub.append(most[upper] - self.offset[upper])
         for mat, rows, rhs in ((equal, rows_eq, rhs_eq), (at_most, rows_ub, rhs_ub)):
             if mat.shape[0]:
                 sub = mat[:, free].tocsr()
@@ -208,9 +237,12 @@ def recoverable(
     hidden: NDArray[np.bool_],
     equal: sparse.csr_matrix,
     at_most: sparse.csr_matrix,
+    wide: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.int64]:
-    """The hidden counts that the shown ones and the rules leave only one possible value."""
-    system = _System(members, atoms, hidden, equal, at_most)
+    """The hidden counts that the shown ones, the marks (see :func:`bounds`) and the rules
+    leave only one possible value."""
+    least, most = bounds(members @ atoms, wide)
+    system = _System(members, atoms, hidden, equal, at_most, least, most)
     value = system.value.astype(float)
     rows = np.flatnonzero(hidden)
     m = system.members[rows]
@@ -288,7 +320,7 @@ def _neighbour(
     is the likely reason ``i`` can be worked out: hide the smallest shown non-zero count beside
     ``i`` in the smallest such line (inside ``i`` when the line is ``i`` itself, a total).
     Failing that, the same in the smallest line with any shown count beside ``i``; failing
-    that, the smallest shown total containing ``i``.
+    that, the smallest shown total containing ``i``; failing that, none.
     """
     sizes = np.diff(members.indptr)
     shown = ~hidden & (value > 0)
@@ -310,11 +342,7 @@ def _neighbour(
     if len(totals):
         j = int(totals[np.argmin(sizes[totals])])
         return False, j, members[j].indices
-    options = np.flatnonzero(shown)
-    if not len(options):
-        return False, None, members[i].indices
-    j = int(options[np.argmin(value[options])])
-    return False, j, members[j].indices
+    return False, None, members[i].indices
 
 
 def _local(
@@ -322,10 +350,13 @@ def _local(
     value: NDArray[np.int64],
     hidden: NDArray[np.bool_],
     twins: list[NDArray[np.int64]],
+    least: NDArray[np.float64],
+    most: NDArray[np.float64],
 ) -> None:
     """The quick rules, line by line (a total and the counts that add up to it), in place: a
-    line with one hidden count, or whose shown total leaves each hidden count exactly 1, gets
-    its smallest shown non-zero count hidden too (its total if no other is left)."""
+    line with one hidden count, or whose shown total leaves each hidden count at the least (or
+    each at the greatest) value its mark allows, gets its smallest shown non-zero count hidden
+    too (its total if no other is left)."""
     on: dict[int, list[int]] = {}
     for k, (t, parts) in enumerate(lines):
         for i in (t, *parts):
@@ -350,8 +381,11 @@ def _local(
         n_hidden = int(hid.sum()) + int(hidden[t])
         if n_hidden == 0:
             continue
+        left = value[t] - value[p][~hid].sum()  # what the hidden counts add up to
         exposed = n_hidden == 1 or (
-            not hidden[t] and hid.any() and value[t] - value[p][~hid].sum() == hid.sum()
+            not hidden[t]
+            and hid.any()
+            and (left == least[p][hid].sum() or left == most[p][hid].sum())
         )
         if not exposed:
             continue
@@ -382,13 +416,23 @@ def protect(
     equal: sparse.csr_matrix | None = None,
     at_most: sparse.csr_matrix | None = None,
     lines: Sequence[tuple[int, Sequence[int]]] = (),
-) -> NDArray[np.bool_]:
-    """Which published counts to hide (see the module docstring).
+    totals: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Which published counts to hide, and which hidden counts from 1 to 4 to mark "[c]"
+    rather than "<5" (*widened*; see the module docstring).
 
     ``members`` is (published counts x atoms), 0/1; ``equal`` and ``at_most`` are rules over the
     atoms (rows ``r @ atoms == 0`` and ``r @ atoms <= 0``). ``lines`` (a total's index and the
     indices of the counts that add up to it) are optional: quick rules on them first save most
-    of the slower checks. Counts from 1 to 4 are always hidden.
+    of the slower checks. ``totals`` says which published counts are totals: they are widened
+    before other counts. Counts from 1 to 4 are always hidden; identical counts (the same
+    atoms) are hidden and widened together.
+
+    A count that can be recovered gets a shown count beside it hidden (see :func:`_neighbour`).
+    Where there is none, a small count is widened: the smallest hidden "<5" total containing it
+    (its "<5" capped what the counts inside it add up to), else the count itself, else the
+    smallest "<5" count containing it. When a round changes nothing, the smallest shown count
+    anywhere is hidden, and then any "<5" widened (totals first).
     """
     x = np.asarray(atoms, dtype=np.int64)
     members = sparse.csr_matrix(members, dtype=np.int64)
@@ -399,14 +443,20 @@ def protect(
     )
     links = sparse.vstack([equal, at_most]).tocsr()
     value: NDArray[np.int64] = np.asarray(members @ x, dtype=np.int64)
+    is_total = np.zeros(len(value), bool) if totals is None else np.asarray(totals, dtype=bool)
     twins = _twins(members)
     hidden: NDArray[np.bool_] = (value > 0) & (value < THRESHOLD)
+    small = hidden.copy()
+    wide = np.zeros(len(value), bool)
     for i in np.flatnonzero(hidden):
         hidden[twins[i]] = True
-    _local(lines, value, hidden, twins)
+    sizes = np.diff(members.indptr)
+    _local(lines, value, hidden, twins, *bounds(value, wide))
     while hidden.any():
-        pinned = recoverable(members, x, hidden, equal, at_most)
-        before = hidden.sum()
+        pinned = recoverable(members, x, hidden, equal, at_most, wide)
+        if not len(pinned):
+            break
+        before = int(hidden.sum()) + int(wide.sum())
         choices = [
             _neighbour(int(i), _lines(int(i), members, links), members, value, hidden)
             for i in pinned
@@ -419,7 +469,38 @@ def protect(
             if j is not None and not newly[line].any():
                 hidden[twins[j]] = True  # identical published counts are hidden together
                 newly[members[j].indices] = True
-        _local(lines, value, hidden, twins)
-        if hidden.sum() == before:  # nothing recoverable (or nothing left to hide)
-            break
-    return hidden
+        for i, (_, j, _line) in zip(pinned, choices, strict=True):
+            if j is not None:
+                continue
+            own = np.zeros(n, np.int64)
+            own[members[i].indices] = 1
+            overlap = members @ own
+            open_ = small & ~wide
+            inside = overlap == sizes[i]  # counts containing i (i among them)
+            for candidates in (
+                open_ & inside & is_total & (sizes > sizes[i]),
+                open_ & (overlap == sizes[i]) & (sizes == sizes[i]),  # i itself
+                open_ & inside,
+            ):
+                if (k := _smallest(candidates, sizes)) is not None:
+                    wide[twins[k]] = True
+                    break
+        if int(hidden.sum()) + int(wide.sum()) == before:  # the last resorts
+            if (k := _smallest(~hidden & (value > 0), value)) is not None:
+                hidden[twins[k]] = True
+            elif (k := _smallest(small & ~wide & is_total, sizes)) is not None or (
+                k := _smallest(small & ~wide, sizes)
+            ) is not None:
+                wide[twins[k]] = True
+            else:
+                break  # every count hidden and every small one marked "[c]"
+        _local(lines, value, hidden, twins, *bounds(value, wide))
+    return hidden, wide
+
+
+def _smallest(candidates: NDArray[np.bool_], key: NDArray[np.int64]) -> int | None:
+    """The candidate with the smallest key (the first on a tie), or None."""
+    options = np.flatnonzero(candidates)
+    if not len(options):
+        return None
+    return int(options[np.argmin(key[options])])
