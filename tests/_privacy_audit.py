@@ -19,19 +19,22 @@ from needsled.privacy import HIDDEN, SUPPRESSED
 __all__ = ["disclosed"]
 
 
-def _bounds_from_text(text: str) -> tuple[float, float | None]:
-    """What a reader of the table knows about a cell from its text."""
+def _bounds_from_text(text: str, true: float | None) -> tuple[float, float | None]:
+    """What a reader of the table knows about a cell from its text (and, for a "[c]", from
+    the true count when it is given: a careful reader may guess that a "[c]" is 5 or more)."""
     if text == SUPPRESSED:
         return (1, 4)
     if text == HIDDEN:
-        return (1, None)
+        return (5, None) if true is not None and true >= 5 else (1, None)
     value = float(text)
     return (value, value)
 
 
-def disclosed(published: pd.DataFrame) -> list[tuple[int, int]]:
+def disclosed(published: pd.DataFrame, truth: np.ndarray | None = None) -> list[tuple[int, int]]:
     """Hidden cells (of the table with its total row and column, as published) whose value is
-    fixed by what is shown: least and greatest feasible values meet."""
+    fixed by what is shown: least and greatest feasible values meet. With ``truth`` (the
+    counts, with their totals, in the same layout) the reader also knows which "[c]" are 5 or
+    more, the strongest reader the marks allow."""
     text = published.to_numpy(dtype=str)
     rows, cols = text.shape
     unknown = [
@@ -40,7 +43,10 @@ def disclosed(published: pd.DataFrame) -> list[tuple[int, int]]:
     if not unknown:
         return []
     index = {cell: k for k, cell in enumerate(unknown)}
-    bounds = [_bounds_from_text(text[i, j]) for i, j in unknown]
+    bounds = [
+        _bounds_from_text(text[i, j], None if truth is None else float(truth[i, j]))
+        for i, j in unknown
+    ]
 
     def value(i: int, j: int) -> tuple[int | None, float]:
         if (i, j) in index:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from _privacy_audit import disclosed
-from needsled.privacy import HIDDEN, SUPPRESSED, suppress_table, suppression_mask
+from needsled.privacy import HIDDEN, SUPPRESSED, suppress_table, suppression_mask, table_grid
 
 
 def test_small_counts_hidden_and_a_second_cell_protects_them() -> None:
@@ -75,3 +75,5 @@ def test_no_hidden_count_can_be_worked_out_from_the_published_table(x: np.ndarra
     body = published.iloc[:-1, :-1].to_numpy(dtype=str)
     assert ((body == SUPPRESSED) == ((x > 0) & (x < 5))).all(), '"<5" exactly for 1 to 4'
     assert disclosed(published) == []
+    # nor by a reader who knows which "[c]" are 5 or more
+    assert disclosed(published, table_grid(x)) == []

@@ -167,8 +167,9 @@ def disclosed(
     that the published table pins down to one value.
 
     A reader knows every shown count, that each row and column adds up to its total, that a
-    hidden count from 1 to 4 marked "<5" is between 1 and 4, and any other hidden count
-    ("[c]", including those in ``wide``) at least 1, since zeros are shown. The least and
+    hidden count from 1 to 4 marked "<5" is between 1 and 4, that a "[c]" is 5 or more when it
+    is (it nearly always is, so a careful check grants the reader that), and that a small count
+    marked "[c]" (in ``wide``) is at least 1, since zeros are shown. The least and
     greatest value of each hidden count under those facts come from linear programmes
     (HiGHS, one model whose objective changes, so each solve starts from the last basis); a
     table's margins form a totally unimodular system, so these bounds are whole
@@ -189,6 +190,8 @@ def disclosed(
     far = 2.0 * float(grid[-1, -1]) + 10.0
     small = np.array([0 < grid[c] < THRESHOLD and not wide[c] for c in cells])
     upper = np.where(small, float(THRESHOLD - 1), far)
+    # "[c]" is nearly always a count of 5 or more: the reader is assumed to know it when it is
+    lower = np.where(true >= THRESHOLD, float(THRESHOLD), 1.0)
     starts, indices, values, rhs = [0], [], [], []
     rows, cols = grid.shape
     lines = [[(i, j) for j in range(cols)] for i in range(rows)]
@@ -215,7 +218,7 @@ def disclosed(
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, len(rhs)
     lp.col_cost_ = np.zeros(n)
-    lp.col_lower_ = np.ones(n)
+    lp.col_lower_ = lower
     lp.col_upper_ = upper
     lp.row_lower_ = lp.row_upper_ = np.array(rhs, dtype=np.float64)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
