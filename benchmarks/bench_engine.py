@@ -12,8 +12,10 @@ varies by area (lognormal), by replicate (a gamma demand multiplier) and by mont
 (seasonality).
 
 Each replicate count runs in a fresh subprocess so that its peak memory is its own. Wall
-time is the best of ``--repeats`` calls of ``simulate`` after a warm-up call that compiles
-(or loads the compiled kernel from Numba's cache). Memory is reported three ways:
+time is the best (and median) of ``--repeats`` calls of ``simulate`` after a warm-up call that
+compiles (or loads the compiled kernel from Numba's cache), with the median CPU time of the
+process (every thread counts) and the machine's load average (it is shared: wall times vary
+by 2x or more when others are running; CPU time is steadier). Memory is reported three ways:
 
 - peak RSS of the process (``ru_maxrss``) and its growth over the inputs already built,
 - the NumPy-side peak inside ``simulate`` (tracemalloc sees NumPy's allocations but not the
@@ -143,11 +145,12 @@ def worker(replicates: int, repeats: int) -> None:
     t0 = time.perf_counter()
     simulate(inputs)  # compiles, or loads the cached kernel
     first = time.perf_counter() - t0
-    times = []
+    times, cpus = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = simulate(inputs)
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         del out
     tracemalloc.start()
     out = simulate(inputs)
@@ -159,7 +162,8 @@ def worker(replicates: int, repeats: int) -> None:
     del out
     print(
         f"RESULT replicates={replicates} chains={c} best={min(times):.3f} "
-        f"median={sorted(times)[len(times) // 2]:.3f} first={first:.3f} build={build:.2f} "
+        f"median={sorted(times)[len(times) // 2]:.3f} cpu={sorted(cpus)[len(cpus) // 2]:.3f} "
+        f"load={os.getloadavg()[0]:.2f} first={first:.3f} build={build:.2f} "
         f"rss_peak={rss_gb():.3f} rss_inputs={rss_inputs:.3f} inputs={input_gb:.3f} "
         f"numpy_peak={numpy_peak / 1e9:.3f} kernel_out={kernel_out_gb:.3f} "
         f"waiting_m60={waiting:.1f}"
@@ -191,6 +195,7 @@ def report(r: dict[str, float], replicates: int) -> None:
         f"  wall, best of runs   {r['best']:.3f} s  (median {r['median']:.3f} s; "
         f"{r['best'] / chain_steps * 1e9:.0f} ns per chain-step)" + verdict(r["best"], seconds)
     )
+    print(f"  CPU, median          {r['cpu']:.3f} s  (load average {r['load']:.1f})")
     print(f"  first call           {r['first']:.2f} s (compile or cache load)")
     print(f"  peak RSS             {r['rss_peak']:.2f} GB" + verdict(r["rss_peak"], gb))
     print(

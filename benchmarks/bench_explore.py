@@ -12,8 +12,9 @@ It prints:
   (so nothing is served from the explorer's caches unless the case says so): best and
   median wall time, the process's CPU time (both cores count; median), the median of each
   part of the work as the explorer reports it in ``timings_ms``, and how many of the six
-  services the engine ran (a lever on one service runs it and the services after it: the
-  first service, ISVA, runs all six, the last, IDVA, one; the cost of an FTE none);
+  services the engine ran (a demand lever runs all six; a lever on one service's staff or
+  support length runs that service alone, the first, ISVA, as the last, IDVA; the cost of an
+  FTE none);
 - ``preview()`` (the deterministic fast path) the same way;
 - peak resident memory, and the machine's load average (the machine is shared: figures
   vary by 2x or more when others are running).
@@ -49,18 +50,18 @@ def cases() -> list[tuple[str, str, Callable[[int], Settings]]]:
     """(name, what runs, settings for repeat i): each repeat a new slider position."""
     return [
         ("police reports", "demand + engine", lambda i: {"police_reports": 10.0 + 5 * i}),
-        ("FTE, ISVA", "engine (demand kept)", lambda i: {"fte.ISVA": 10.0 + 5 * i}),
+        ("FTE, ISVA", "engine, that service", lambda i: {"fte.ISVA": 10.0 + 5 * i}),
         (
             "support length, ISVA",
-            "engine (demand kept)",
+            "engine, that service",
             lambda i: {"support_duration.ISVA": 10.0 + 5 * i},
         ),
         (
             "support length, BY&FOR",
-            "engine (demand kept)",
+            "engine, that service",
             lambda i: {"support_duration.BY_AND_FOR": 10.0 + 5 * i},
         ),
-        ("FTE, IDVA", "engine (demand kept)", lambda i: {"fte.IDVA": 10.0 + 5 * i}),
+        ("FTE, IDVA", "engine, that service", lambda i: {"fte.IDVA": 10.0 + 5 * i}),
         ("cost of an FTE", "engine run kept", lambda i: {"cost_per_fte": 5.0 + 5 * i}),
         (
             "money available",

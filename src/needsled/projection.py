@@ -631,7 +631,7 @@ def _chain_words(seed: int, areas: tuple[int, ...], n_r: int) -> NDArray[np.uint
     """Each chain's word (R * A_c,), read-only (kept: a chunk of one service needs them too)."""
     rows = [np.random.SeedSequence([seed, 4, a]).generate_state(n_r, np.uint64) for a in areas]
     by_area = np.stack(rows) if rows else np.zeros((0, n_r), np.uint64)  # (A_c, R)
-    words = np.ascontiguousarray(by_area.T).reshape(-1)
+    words = np.ascontiguousarray(by_area.T, dtype=np.uint64).reshape(-1)
     words.flags.writeable = False
     return words
 

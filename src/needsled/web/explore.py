@@ -13,8 +13,8 @@ only what the levers change:
   of each chain draws from its own random stream (``needsled.flow``), so a service's part of
   a run depends only on the demand levers and its own levers, and every other service is
   taken from a part kept for the same settings; runs are kept service by service, reduced to
-  what the page shows: each scenario's services as it stands for good, and the last 24 other
-  services simulated;
+  what the page shows: each scenario's services as the scenario stands for good, and the
+  last 24 others simulated;
 - the cost of an FTE runs no engine: the shortfall's cost is worked out from a kept run's
   FTE shortfall, area by area and replicate by replicate, as the engine run works it out;
 - the money available and the year shown only rebuild the headline, the summary and the
@@ -34,14 +34,14 @@ ones are that spec with new rows, see :meth:`Explorer._chart`); tests/web_explor
 
 **Speed.** What a full result (200 replicates, the London example) costs depends on the lever:
 benchmarks/bench_explore.py prints each kind and its parts. The cost of an FTE, the money
-available and the year shown run no engine (about 0.1 s); a service's staff or support length
-runs the engine for that service and those after it, from about 0.25 s for the last service
-to about 0.9 s for the first (all six); demand levers run every service (about 0.9 s). The
-engine's 6,400 chains alone take about 0.5 s on two idle cores (0.9 s of CPU) and turning
-their outputs into the page's figures about 0.2 s more, so a result that runs most services
-cannot meet 0.3 s. :meth:`Explorer.preview` is the fast path: the same result from the
-deterministic run alone (the central line, no 80% band), under 0.1 s, for the page to show
-while a slider moves, and replace with :meth:`Explorer.evaluate`'s when it rests.
+available and the year shown run no engine (about 0.1 s or less); a service's staff or support
+length runs the engine for that service alone, the first as the last (about 0.2 s: the engine
+0.1 s for its 6,400 chains, then the same tables, headline and charts as any result); demand
+levers run every service (about 1 s: the engine's 6,400 chains of six services take about
+0.5 s on two idle cores, 0.9 s of CPU, and turning their outputs into the page's figures about
+0.2 s more), so they cannot meet 0.3 s. :meth:`Explorer.preview` is the fast path: the same
+result from the deterministic run alone (the central line, no 80% band), under 0.1 s, for the
+page to show while a slider moves, and replace with :meth:`Explorer.evaluate`'s when it rests.
 
 **Threads.** Results are computed on one worker thread per mode (see :func:`_worker`), so the
 memory a computation needs is held once however many threads a web server answers from, and
