@@ -9,7 +9,7 @@ Three lines in a notebook::
 and the best staffing plan within a budget: ``needsled.plan(model, budget=21.8e6)``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from needsled.api import Run, example, load, run
 from needsled.errors import InputError, Problem
