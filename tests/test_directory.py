@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import inspect
 import json
 import math
 import re
@@ -62,22 +61,6 @@ CODES = [c for c, _, _ in BOROUGHS]
 HACKNEY, LAMBETH = "E09000012", "E09000022"
 # 2025-Q1 has 90 days = 12.857 weeks: 45 starts is 3.5 a week, and 70 waiting / 3.5 = 20 weeks
 Q1_STARTS, Q1_WAITING, Q1_WAIT_WEEKS = 45, 70, 20.0
-
-
-def _pending() -> str | None:
-    """What the lead still has to wire in (see the report), or None once it is done."""
-    from needsled.io import validate
-
-    if "check_directory" not in inspect.getsource(validate):
-        return "needsled.io.validate.cross_check does not call check_directory yet"
-    header = ("service", "provider", "provider_name", "phone", "email")
-    _, problems = parse_table(RawTable("directory", "directory.csv", None, header, ()))
-    if problems:
-        return "validate.py still refuses the directory's phone and email columns as personal"
-    return None
-
-
-PENDING = _pending()
 
 
 # ---------------------------------------------------------------- helpers
@@ -978,10 +961,6 @@ def test_export_needs_a_directory(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
-# ---------------------------------------------------------------- once the lead wires it in
-
-
-@pytest.mark.xfail(PENDING is not None, reason=str(PENDING), strict=True)
 def test_load_model_runs_the_directory_checks(model_dir: Path) -> None:
     assert load_model(model_dir).tables["directory"]["phone"].notna().all()
     set_directory_cell(model_dir, 2, "phone", "12345")
