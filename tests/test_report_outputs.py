@@ -19,13 +19,12 @@ from typing import Any
 import openpyxl
 import pandas as pd
 import pytest
-import typer
 from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from typer.testing import CliRunner
 
 import needsled
-from needsled.cli_report import report
+from needsled.cli import app
 from needsled.errors import InputError
 from needsled.io import report_out
 from needsled.io.excel_out import SHEETS
@@ -46,22 +45,6 @@ CHARTS = {
 }
 
 
-def _placeholder() -> None:
-    """A second command, so that Typer keeps ``report`` as a named command."""
-
-
-def _app() -> typer.Typer:
-    """The real command line once ``report`` is registered there; until then, a stand-in."""
-    from needsled.cli import app
-
-    if any(c.name == "report" or c.callback is report for c in app.registered_commands):
-        return app
-    local = typer.Typer(add_completion=False)
-    local.command("report")(report)
-    local.command("placeholder")(_placeholder)
-    return local
-
-
 @dataclass(frozen=True)
 class Run:
     folder: Path
@@ -76,7 +59,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = root / "run"
     needsled.run(model, SCENARIOS, replicates=20).save(folder, pdf=False)  # PDF: test_report_pdf
     original = (folder / "report.html").read_text(encoding="utf-8")
-    result = runner.invoke(_app(), ["report", str(folder), "--png", "--excel"])
+    result = runner.invoke(app, ["report", str(folder), "--png", "--excel"])
     assert result.exit_code == 0, result.output
     return Run(folder, original, result.output)
 
@@ -346,7 +329,7 @@ def test_excel_observed_is_suppressed_text(run: Run, workbook: Workbook) -> None
 
 def test_report_missing_folder_exits_1_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-run"
-    result = runner.invoke(_app(), ["report", str(missing)])
+    result = runner.invoke(app, ["report", str(missing)])
     assert result.exit_code == 1
     assert str(missing) in result.output
     assert "does not exist" in result.output
@@ -354,7 +337,7 @@ def test_report_missing_folder_exits_1_naming_it(tmp_path: Path) -> None:
 
 def test_report_on_model_folder_names_the_manifest(run: Run) -> None:
     model = run.folder.parent / "model"
-    result = runner.invoke(_app(), ["report", str(model)])
+    result = runner.invoke(app, ["report", str(model)])
     assert result.exit_code == 1
     assert str(model / "manifest.json") in result.output
     assert "not a needsled run folder" in result.output
@@ -367,7 +350,7 @@ def test_report_lists_every_missing_or_bad_file(run: Run, tmp_path: Path) -> Non
     for name in ("manifest.json", "results.parquet", "waterfall.csv", "observed.csv"):
         shutil.copy(run.folder / name, broken / name)
     (broken / "assumptions.csv").write_text("a,b\n1,2\n", encoding="utf-8")
-    result = runner.invoke(_app(), ["report", str(broken), "--excel"])
+    result = runner.invoke(app, ["report", str(broken), "--excel"])
     assert result.exit_code == 1
     for name in ("summary.csv", "queueing.csv", "assumptions.csv"):
         assert str(broken / name) in result.output, name
@@ -391,7 +374,7 @@ def test_report_with_geojson_draws_and_keeps_boundaries(
     copy = tmp_path / "run"
     shutil.copytree(run.folder, copy, ignore=shutil.ignore_patterns("charts", "*.xlsx"))
     source = shared_data / "geo" / "london_boroughs.geojson"
-    result = runner.invoke(_app(), ["report", str(copy), "--geojson", str(source)])
+    result = runner.invoke(app, ["report", str(copy), "--geojson", str(source)])
     assert result.exit_code == 0, result.output
     kept = copy / "boundaries.geojson"
     assert 0 < kept.stat().st_size < source.stat().st_size / 10  # simplified
@@ -401,7 +384,7 @@ def test_report_with_geojson_draws_and_keeps_boundaries(
     assert "32 of 32 areas matched by name in property &#39;BOROUGH&#39;" in page
     assert "match no area of the model (not drawn): feature 7 (City of London)" in page
     # a rebuild without --geojson draws the same map from the boundaries the folder kept
-    again = runner.invoke(_app(), ["report", str(copy)])
+    again = runner.invoke(app, ["report", str(copy)])
     assert again.exit_code == 0, again.output
     assert (copy / "report.html").read_text(encoding="utf-8") == page
 
@@ -414,7 +397,7 @@ def test_report_with_bad_geojson_names_the_file_and_writes_nothing(
     before = (copy / "report.html").stat().st_mtime_ns
     bad = tmp_path / "areas.geojson"
     bad.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
-    result = runner.invoke(_app(), ["report", str(copy), "--geojson", str(bad), "--pdf"])
+    result = runner.invoke(app, ["report", str(copy), "--geojson", str(bad), "--pdf"])
     assert result.exit_code == 1
     assert str(bad) in result.output
     assert "is not valid JSON" in result.output
