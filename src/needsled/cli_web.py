@@ -146,7 +146,20 @@ def add(
     role: Annotated[str, typer.Option("--role", help="admin, commissioner, provider or viewer")],
     service: Annotated[
         list[str] | None,
-        typer.Option("--service", help="For a provider: a service code they deliver (repeat)"),
+        typer.Option(
+            "--service",
+            help="For a provider without a provider code: a service code they deliver, in "
+            "every area (repeat)",
+        ),
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="For a provider: their code in the models' directory table (as in 'needsled "
+            "returns template --provider'); they see their own returns, and the services and "
+            "areas the directory lists for the code",
+        ),
     ] = None,
     password_file: Annotated[
         Path | None,
@@ -159,7 +172,7 @@ def add(
     from needsled.web.config import WebConfig
     from needsled.web.store import UserError, check_user, normalise_email
 
-    problems = check_user(normalise_email(email), role, service or [])
+    problems = check_user(normalise_email(email), role, service or [], provider)
     if problems:
         for p in problems:
             console.print(f"[red]-[/] {p}", highlight=False)
@@ -177,6 +190,7 @@ def add(
                 role=role,
                 services=service or [],
                 hasher=WebConfig(data_dir=data_dir).hasher,
+                provider=provider,
             )
             store.audit(
                 db,
@@ -184,7 +198,9 @@ def add(
                 email="(command line)",
                 organisation_id=organisation.id,
                 obj=f"user {user.id} {user.email}",
-                outcome=f"added as {role}" + (f" of {', '.join(service)}" if service else ""),
+                outcome=f"added as {role}"
+                + (f" of {', '.join(service)}" if service else "")
+                + (f", provider code {provider}" if provider else ""),
                 ip="local",
             )
             summary = f"Added {user.email} as {role} of {organisation.name}."
@@ -198,7 +214,7 @@ def add(
 
 @users_app.command("list")
 def list_users(data_dir: DataDir = DEFAULT_DIR, database_url: DatabaseUrl = None) -> None:
-    """List every user: organisation, email, role, services, active."""
+    """List every user: organisation, email, role, provider code, services, active."""
     from sqlalchemy import select
 
     from needsled.web.db import Organisation, User
@@ -207,7 +223,14 @@ def list_users(data_dir: DataDir = DEFAULT_DIR, database_url: DatabaseUrl = None
     try:
         with store.session() as db:
             rows = db.execute(
-                select(Organisation.name, User.email, User.role, User.services, User.active)
+                select(
+                    Organisation.name,
+                    User.email,
+                    User.role,
+                    User.provider,
+                    User.services,
+                    User.active,
+                )
                 .join(User, User.organisation_id == Organisation.id)
                 .order_by(Organisation.name, User.email)
             ).all()
@@ -216,8 +239,9 @@ def list_users(data_dir: DataDir = DEFAULT_DIR, database_url: DatabaseUrl = None
     if not rows:
         typer.echo(_first_admin_hint(data_dir, database_url))
         return
-    for org, email, role, services, active in rows:
+    for org, email, role, code, services, active in rows:
         extra = f" ({', '.join(services)})" if services else ""
+        extra = f" [provider {code}]{extra}" if code else extra
         state = "" if active else " [inactive]"
         typer.echo(f"{org}\t{email}\t{role}{extra}{state}")
 

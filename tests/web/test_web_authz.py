@@ -34,11 +34,21 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
 from web_helpers import PASSWORD, add_user, client, csrf_of
 from web_models import small_model, zipped
+from web_returns import filled_return, stored_counts
 
 from needsled.io.load import load_model
 from needsled.web import actions
 from needsled.web.auth import Principal
-from needsled.web.db import ApiToken, PlanRun, Report, SavedScenario, StoredModel, User, utcnow
+from needsled.web.db import (
+    ApiToken,
+    PlanRun,
+    ProviderReturn,
+    Report,
+    SavedScenario,
+    StoredModel,
+    User,
+    utcnow,
+)
 from needsled.web.planning import PlanSettings, run_plan
 from needsled.web.security import hash_token
 
@@ -64,6 +74,7 @@ class Org:
     scenarios: dict[str, SavedScenario] = field(default_factory=dict)
     reports: dict[str, Report] = field(default_factory=dict)
     plans: dict[str, PlanRun] = field(default_factory=dict)
+    returns: dict[str, ProviderReturn] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
 
 
@@ -73,6 +84,9 @@ class World:
     orgs: dict[str, Org]
     zips: dict[str, bytes]
     plans: dict[str, dict[str, Any]]
+    # filled-in returns to upload, by kind of model (the provider's on "isva", DAS's on "full")
+    return_files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    return_counts: dict[str, list[list[Any]]] = field(default_factory=dict)
     counter: Iterator[int] = field(default_factory=itertools.count)
     started: list[tuple[str, int]] = field(default_factory=list)
 
@@ -188,6 +202,28 @@ def _objects(world: World, org: Org) -> None:
             db.flush()
             db.expunge_all()
             org.reports[kind], org.plans[kind] = rep, plan
+    # a stored return on each model: the provider's own (RCC, on "isva") and another
+    # provider's (DAS, on "full", which a provider must not see)
+    with world.store.session() as db:
+        for kind, code in (("isva", "RCC"), ("full", "DAS")):
+            stored = org.models[kind]
+            service, area = stored.summary["directory"][code]["pairs"][0]
+            ret = ProviderReturn(
+                organisation_id=oid,
+                model_id=stored.id,
+                provider=code,
+                service=service,
+                area=area,
+                quarter="2025-Q1",
+                counts=world.return_counts[kind],
+                filename=f"{MARK[org.key]} {code}.xlsx",
+                sha256="0" * 64,
+                replaced=0,
+            )
+            db.add(ret)
+            db.flush()
+            db.expunge(ret)
+            org.returns[kind] = ret
     for kind, rep in org.reports.items():
         folder = app.state.needsled.jobs.folder(rep.id)
         folder.mkdir(parents=True, exist_ok=True)
@@ -201,9 +237,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from needsled.web.app import create_app
 
     root = tmp_path_factory.mktemp("matrix")
+    # the provider (code RCC) delivers ISVA in every area of the "isva" model, so that model is
+    # theirs; the "full" model's directory lists another provider (DAS) only
     zips = {
-        "full": zipped(small_model(root / "full")),
-        "isva": zipped(small_model(root / "isva", services=("ISVA",))),
+        "full": zipped(small_model(root / "full", directory=[("COUNSELLING", "DAS", "0")])),
+        "isva": zipped(
+            small_model(root / "isva", services=("ISVA",), directory=[("ISVA", "RCC", "")])
+        ),
     }
     app = create_app(make_config(root / "data", warm_explorers=False))
     # a real optimiser result for each kind of model, for the plan pages to show
@@ -212,10 +252,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for kind in ("full", "isva")
     }
     w = World(app, {k: Org(k) for k in ("A", "B")}, zips, plans)
+    for kind, code in (("isva", "RCC"), ("full", "DAS")):
+        path = filled_return(root / kind, code, "2024-Q4", root / "returns")
+        w.return_files[kind] = (path.name, path.read_bytes())
+        w.return_counts[kind] = stored_counts(root / kind)
     for org in w.orgs.values():
         for role in ROLES:
             services = ("ISVA",) if role == "provider" else ()
-            uid = add_user(app, f"Org {org.key}", f"{role}@{org.key.lower()}.org", role, services)
+            code = "RCC" if role == "provider" else None
+            uid = add_user(
+                app, f"Org {org.key}", f"{role}@{org.key.lower()}.org", role, services, code
+            )
             with w.store.session() as db:
                 u = db.get(User, uid)
                 db.expunge(u)
@@ -303,6 +350,19 @@ def _upload_files(w: World, role: str) -> list[tuple[str, tuple[str, bytes]]]:
     return [("files", ("model.zip", w.zips[kind_for(role)]))]
 
 
+def _return_files(w: World, role: str) -> list[tuple[str, tuple[str, bytes]]]:
+    return [("files", w.return_files[kind_for(role)])]
+
+
+def _template_query(role: str) -> str:
+    """A provider gets their own return; admins and commissioners name the provider."""
+    return "quarter=2025-Q2" + ("" if role == "provider" else "&provider=DAS")
+
+
+def return_id(w: World, o: Org, role: str) -> int:
+    return o.returns[kind_for(role)].id
+
+
 RULES: dict[tuple[str, str], Rule] = {
     # pages
     ("GET", "/"): Rule(EVERYONE, lambda w, o, r: get("/"), cross=False),
@@ -379,6 +439,29 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/reports/{report_id}/files/{name:path}"): Rule(
         MODELLERS,
         lambda w, o, r: get(f"/reports/{o.reports[kind_for(r)].id}/files/report.html"),
+    ),
+    ("GET", "/returns"): Rule(MODELLERS, lambda w, o, r: get("/returns"), cross=False),
+    ("GET", "/models/{model_id}/returns"): Rule(
+        MODELLERS, lambda w, o, r: get(f"/models/{model_id(w, o, r)}/returns")
+    ),
+    ("POST", "/models/{model_id}/returns"): Rule(
+        MODELLERS,
+        lambda w, o, r: {
+            "method": "POST",
+            "url": f"/models/{model_id(w, o, r)}/returns",
+            "files": _return_files(w, r),
+        },
+    ),
+    ("GET", "/models/{model_id}/returns/template"): Rule(
+        MODELLERS,
+        lambda w, o, r: get(f"/models/{model_id(w, o, r)}/returns/template?{_template_query(r)}"),
+    ),
+    ("GET", "/models/{model_id}/returns/outcomes/{name}"): Rule(
+        MODELLERS,
+        lambda w, o, r: get(f"/models/{model_id(w, o, r)}/returns/outcomes/journeys.csv"),
+    ),
+    ("GET", "/returns/{return_id}"): Rule(
+        MODELLERS, lambda w, o, r: get(f"/returns/{return_id(w, o, r)}")
     ),
     ("GET", "/admin/users"): Rule(ADMIN, lambda w, o, r: get("/admin/users"), cross=False),
     ("POST", "/admin/users"): Rule(
@@ -491,6 +574,29 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/reports/{report_id}/files/{name:path}"): Rule(
         MODELLERS,
         lambda w, o, r: get(f"/api/reports/{o.reports[kind_for(r)].id}/files/report.html"),
+    ),
+    ("GET", "/api/models/{model_id}/returns"): Rule(
+        MODELLERS, lambda w, o, r: get(f"/api/models/{model_id(w, o, r)}/returns")
+    ),
+    ("POST", "/api/models/{model_id}/returns"): Rule(
+        MODELLERS,
+        lambda w, o, r: {
+            "method": "POST",
+            "url": f"/api/models/{model_id(w, o, r)}/returns",
+            "files": _return_files(w, r),
+        },
+    ),
+    ("GET", "/api/models/{model_id}/returns/template"): Rule(
+        MODELLERS,
+        lambda w, o, r: get(
+            f"/api/models/{model_id(w, o, r)}/returns/template?{_template_query(r)}"
+        ),
+    ),
+    ("GET", "/api/models/{model_id}/returns/outcomes"): Rule(
+        MODELLERS, lambda w, o, r: get(f"/api/models/{model_id(w, o, r)}/returns/outcomes")
+    ),
+    ("GET", "/api/returns/{return_id}"): Rule(
+        MODELLERS, lambda w, o, r: get(f"/api/returns/{return_id(w, o, r)}")
     ),
     ("GET", "/api/users"): Rule(ADMIN, lambda w, o, r: get("/api/users"), cross=False),
     ("POST", "/api/users"): Rule(
@@ -655,6 +761,7 @@ def test_every_write_needs_the_csrf_token(
 LISTS = (
     "/",
     "/models",
+    "/returns",
     "/scenarios",
     "/admin/users",
     "/admin/audit",
@@ -672,6 +779,7 @@ LISTS = (
 OWN_MARK = {
     "/": MARK["A"],
     "/models": MARK["A"],
+    "/returns": MARK["A"],
     "/scenarios": MARK["A"],
     "/admin/users": "@a.org",
     "/admin/audit": "@a.org",
@@ -684,7 +792,7 @@ READS = {  # the lists each role may read (others answer 403)
     "admin": set(LISTS),
     "commissioner": set(LISTS) - {"/admin/users", "/admin/audit", "/api/users", "/api/audit"},
     "provider": set(LISTS) - {"/admin/users", "/admin/audit", "/api/users", "/api/audit"},
-    "viewer": {"/", "/scenarios", "/tokens", "/api/scenarios", "/api/tokens"},
+    "viewer": {"/", "/scenarios", "/tokens", "/api/scenarios", "/api/tokens"},  # no returns
 }
 
 
@@ -793,6 +901,10 @@ def test_uploaded_archives_are_never_sent_back(world: World, tmp_path: Path) -> 
         ("provider", "/plans/{full_plan}"),
         ("provider", "/scenarios/{plain}"),
         ("provider", "/api/scenarios/{published}"),
+        ("provider", "/models/{full}/returns"),
+        ("provider", "/api/models/{full}/returns/outcomes"),
+        ("provider", "/returns/{full_return}"),
+        ("provider", "/api/returns/{full_return}"),
         ("viewer", "/scenarios/{plain}"),
         ("viewer", "/api/scenarios/{shared}/results"),
         ("viewer", "/api/scenarios/{own}"),
@@ -806,6 +918,7 @@ def test_within_the_organisation_what_a_role_may_not_see_is_not_there(
         full=a.models["full"].id,
         full_report=a.reports["full"].id,
         full_plan=a.plans["full"].id,
+        full_return=a.returns["full"].id,
         **{k: sc.id for k, sc in a.scenarios.items()},
     )
     c, _ = _session(world, a, role)
@@ -909,7 +1022,11 @@ class _Page(HTMLParser):
 PAGES = sorted(
     k[1]
     for k, rule in RULES.items()
-    if k[0] == "GET" and not k[1].startswith(("/api", "/vendor", "/reports/{report_id}/files"))
+    if k[0] == "GET"
+    and not k[1].startswith(("/api", "/vendor", "/reports/{report_id}/files"))
+    and not k[1].startswith(
+        ("/models/{model_id}/returns/template", "/models/{model_id}/returns/outcomes")
+    )  # downloads
 )
 
 

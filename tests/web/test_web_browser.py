@@ -170,3 +170,80 @@ def test_a_commissioner_in_the_browser(
     _shot(page, artifacts, "7-large-type")
 
     assert problems == [], problems
+
+
+@pytest.fixture
+def live_returns(app_factory: Callable[..., FastAPI], tmp_path: Path) -> Iterator[LiveServer]:
+    """A server with a commissioner's model whose directory lists provider RCC for ISVA in
+    two areas, and RCC's account."""
+    from sqlalchemy import select
+
+    from needsled.web import actions
+    from needsled.web.auth import Principal
+    from needsled.web.db import User
+
+    app = app_factory(warm_explorers=False)
+    add_user(app, "Example PCC", "analyst@example.org", "commissioner")
+    add_user(app, "Example PCC", "lead@rcc.example.org", "provider", provider="RCC")
+    folder = small_model(tmp_path / "m", directory=[("ISVA", "RCC", "0 1"), ("IDVA", "DAS", "")])
+    st = app.state.needsled
+    with st.store.session() as db:
+        comm = db.scalar(select(User).where(User.email == "analyst@example.org"))
+        assert comm is not None
+        db.expunge(comm)
+    actions.upload_model(
+        st, Principal(comm, None, None), "Small London", [("m.zip", zipped(folder))], "t"
+    )
+    app.state.model_dir = folder
+    server = serve_in_thread(app)
+    yield server
+    server.server.should_exit = True
+    server.thread.join(10)
+
+
+def test_a_provider_sends_a_return_in_the_browser(
+    page: Page, live_returns: LiveServer, tmp_path: Path, artifacts: Path
+) -> None:
+    """A provider (with a provider code) finds the Returns page from the menu, downloads
+    their Excel return, and uploads it filled in; the outcome tables show small counts as
+    "<5". No CSP violation or script error on the way."""
+    import openpyxl
+    from web_returns import counts, fill
+
+    from needsled.io.load import load_model
+
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(msg.text)
+            if msg.type == "error" or "Content Security Policy" in msg.text
+            else None
+        ),
+    )
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.set_default_timeout(60_000)
+    page.goto(live_returns.url + "/signin")
+    page.get_by_label("Email address").fill("lead@rcc.example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Returns", exact=True).click()
+    page.get_by_role("link", name="Small London").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Quarterly returns: Small London")
+    page.get_by_label(re.compile("Quarter")).fill("2025-Q1")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download the return").click()
+    blank = tmp_path / "blank.xlsx"
+    info.value.save_as(blank)
+    assert info.value.suggested_filename == "return-RCC-2025-Q1.xlsx"
+    sheets = openpyxl.load_workbook(blank).sheetnames[1:]
+    assert len(sheets) == 2
+    offences = load_model(live_returns.app.state.model_dir).offence_codes
+    filled = fill(blank, tmp_path / "rcc-2025-q1.xlsx", {n: counts(offences) for n in sheets})
+    page.get_by_label("Returns (.xlsx)").set_input_files(str(filled))
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.get_by_role("status")).to_have_text("2 return(s) stored.")
+    journeys = page.locator("table[aria-labelledby='table-journeys']")
+    expect(journeys).to_contain_text("<5")
+    _shot(page, artifacts, "8-provider-returns")
+    assert problems == [], problems

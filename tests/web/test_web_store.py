@@ -37,6 +37,7 @@ TABLES = {
     "reports",
     "plans",
     "audit",
+    "provider_returns",
 }
 
 

@@ -43,7 +43,14 @@ def make_config(data_dir: Path, url: str | None = None, **kw: Any) -> WebConfig:
     return WebConfig(data_dir=data_dir, database_url=url, **(defaults | kw))
 
 
-def add_user(app: FastAPI, org: str, email: str, role: str, services: tuple[str, ...] = ()) -> int:
+def add_user(
+    app: FastAPI,
+    org: str,
+    email: str,
+    role: str,
+    services: tuple[str, ...] = (),
+    provider: str | None = None,
+) -> int:
     st = app.state.needsled
     with st.store.session() as db:
         organisation = st.store.organisation(db, org, create=True)
@@ -55,6 +62,7 @@ def add_user(app: FastAPI, org: str, email: str, role: str, services: tuple[str,
             role=role,
             services=list(services),
             hasher=st.config.hasher,
+            provider=provider,
         )
         return user.id
 

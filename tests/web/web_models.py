@@ -42,9 +42,12 @@ def small_model(
     areas: int = 3,
     services: Sequence[str] = ("ISVA", "COUNSELLING", "IDVA"),
     waiting: dict[tuple[int, str], int] | None = None,
+    directory: Sequence[tuple[str, str, str]] = (),
 ) -> Path:
     """The example cut to its first ``areas`` areas and the given services. ``waiting`` sets
-    starting waiting lists (area index, service) -> count, to test small-number suppression."""
+    starting waiting lists (area index, service) -> count, to test small-number suppression.
+    ``directory``: rows (service, provider code, area indexes separated by spaces, or "" for
+    every area the service serves) of a directory table, for provider returns."""
     write_example(folder)
     for name in OPTIONAL:
         (folder / name).unlink(missing_ok=True)
@@ -65,6 +68,13 @@ def small_model(
             w = csv.DictWriter(fh, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
+    if directory:
+        with (folder / "directory.csv").open("w", encoding="utf-8", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(["service", "provider", "provider_name", "areas"])
+            for service, code, where in directory:
+                listed = " ".join(codes[int(i)] for i in where.split())
+                out.writerow([service, code, f"{code.title()} Support (synthetic)", listed])
     (folder / "scenarios.yaml").write_text(SCENARIOS, encoding="utf-8")
     return folder
 

@@ -3,10 +3,15 @@
 - **admin**: everything of their organisation, and its users and audit log.
 - **commissioner**: everything of their organisation (models, scenarios, reports, the
   optimiser); publishes scenarios and shares them with providers.
-- **provider**: the models whose services are all services they deliver (their own data,
-  which they may upload), the scenarios on those models they saved, and the scenarios shared
-  with providers.
-- **viewer**: published scenarios only.
+- **provider**: the models that hold only their own data (which they may upload), the
+  scenarios on those models they saved, and the scenarios shared with providers. A provider
+  with a **provider code** (their code in a model's directory table) owns the services *and
+  areas* the directory lists for that code: they see a model when every service and area it
+  serves is listed for them, and the returns pages of every model whose directory lists the
+  code, showing only their own returns. A provider with services only (no code; as before
+  codes existed) owns those services in every area: they see a model when all its services
+  are theirs, and no returns (returns belong to a provider code).
+- **viewer**: published scenarios only; no returns.
 
 Nothing of another organisation is ever visible: asking for it by id answers 404, the same as
 an id that does not exist, so ids are not confirmed. Within the organisation an object a role
@@ -15,31 +20,52 @@ may not see is also 404; an action a role may not take on something it can see i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from needsled.web.auth import Principal
-from needsled.web.db import AuditEntry, Report, SavedScenario, StoredModel, User
+from needsled.web.db import (
+    AuditEntry,
+    ProviderReturn,
+    Report,
+    SavedScenario,
+    StoredModel,
+    User,
+)
 from needsled.web.errors import Forbidden, NotFound
 
 __all__ = [
     "MANAGERS",
     "MODEL_ROLES",
+    "RETURNS_ROLES",
     "audit_entries",
     "can_manage_scenario",
     "get_model",
     "get_report",
+    "get_return",
+    "get_returns_model",
     "get_scenario",
     "get_user",
+    "provider_may_see",
     "require_role",
+    "returns_scope",
     "visible_models",
+    "visible_returns_models",
     "visible_scenarios",
 ]
 
 MANAGERS = ("admin", "commissioner")
 MODEL_ROLES = ("admin", "commissioner", "provider")
+RETURNS_ROLES = ("admin", "commissioner", "provider")
+NO_PROVIDER_CODE = (
+    "Returns belong to a provider code, and your account has none. Ask an admin of your "
+    "organisation to set your provider code (the one in the model's directory table)."
+)
+
+Pairs = frozenset[tuple[str, str]]
 
 
 def require_role(who: Principal, roles: Sequence[str]) -> None:
@@ -47,8 +73,22 @@ def require_role(who: Principal, roles: Sequence[str]) -> None:
         raise Forbidden()
 
 
-def provider_may_see(who: Principal, services: Sequence[str]) -> bool:
-    """A provider sees a model only when every service in it is one they deliver."""
+def directory_pairs(summary: Mapping[str, Any], code: str) -> Pairs:
+    """The (service, area) pairs a model's directory lists for a provider code (none when the
+    model has no directory, or the code is not in it)."""
+    entry = (summary.get("directory") or {}).get(code) or {}
+    return frozenset((str(s), str(a)) for s, a in entry.get("pairs", []))
+
+
+def provider_may_see(who: Principal, services: Sequence[str], summary: Mapping[str, Any]) -> bool:
+    """Whether a model holds only a provider's own data. With a provider code: every service
+    and area the model serves is one the model's directory lists for the code (a model
+    uploaded before the summary held its directory is not shown: upload it again). Without
+    one: every service in the model is one of the provider's services, in every area."""
+    code = who.user.provider
+    if code:
+        served = frozenset((str(s), str(a)) for s, a in summary.get("served", []))
+        return bool(served) and served <= directory_pairs(summary, code)
     return bool(services) and set(services) <= set(who.user.services)
 
 
@@ -57,7 +97,7 @@ def _model_visible(who: Principal, model: StoredModel) -> bool:
         return False
     if who.role in MANAGERS:
         return True
-    return who.role == "provider" and provider_may_see(who, model.services)
+    return who.role == "provider" and provider_may_see(who, model.services, model.summary)
 
 
 def visible_models(db: DbSession, who: Principal) -> list[StoredModel]:
@@ -154,3 +194,68 @@ def audit_entries(db: DbSession, who: Principal, limit: int = 500) -> list[Audit
         .limit(limit)
     )
     return list(rows)
+
+
+# provider returns ----------------------------------------------------------------------------
+
+
+def _returns_role(who: Principal) -> None:
+    require_role(who, RETURNS_ROLES)
+    if who.role == "provider" and not who.user.provider:
+        raise Forbidden(NO_PROVIDER_CODE)
+
+
+def get_returns_model(db: DbSession, who: Principal, model_id: int) -> StoredModel:
+    """A model of the organisation, for its returns pages (403 for a role without returns;
+    404 for another organisation's model). Whether a provider's code is in the model's
+    directory is :func:`returns_scope`'s to say, once the directory is known."""
+    _returns_role(who)
+    model = db.get(StoredModel, model_id)
+    if model is None or model.organisation_id != who.org:
+        raise NotFound()
+    return model
+
+
+def returns_scope(who: Principal, summary: Mapping[str, Any]) -> str | None:
+    """Whose returns of a model the user sees: ``None`` for every provider's (admins and
+    commissioners), else the provider's own code. A provider whose code the model's directory
+    does not list gets 404: the model is nothing of theirs."""
+    _returns_role(who)
+    if who.role in MANAGERS:
+        return None
+    code = who.user.provider or ""
+    if not directory_pairs(summary, code):
+        raise NotFound()
+    return code
+
+
+def visible_returns_models(db: DbSession, who: Principal) -> list[StoredModel]:
+    """The models whose returns the user may open: all the organisation's for managers; for a
+    provider, those whose directory lists their code."""
+    _returns_role(who)
+    rows = db.scalars(
+        select(StoredModel)
+        .where(StoredModel.organisation_id == who.org)
+        .order_by(StoredModel.uploaded_at.desc(), StoredModel.id.desc())
+    )
+    if who.role in MANAGERS:
+        return list(rows)
+    code = who.user.provider or ""
+    return [m for m in rows if directory_pairs(m.summary, code)]
+
+
+def get_return(db: DbSession, who: Principal, return_id: int) -> ProviderReturn:
+    """One stored return: a manager's of the organisation; a provider's only when it is their
+    own code's, for a model whose directory lists them (404 otherwise: another provider's
+    return is not confirmed to exist)."""
+    _returns_role(who)
+    row = db.get(ProviderReturn, return_id)
+    if row is None or row.organisation_id != who.org:
+        raise NotFound()
+    if who.role in MANAGERS:
+        return row
+    model = db.get(StoredModel, row.model_id)
+    if model is None or row.provider != who.user.provider:
+        raise NotFound()
+    returns_scope(who, model.summary)
+    return row

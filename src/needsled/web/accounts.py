@@ -123,8 +123,10 @@ def add_user(
     role: str,
     services: Sequence[str],
     ip: str,
+    provider: str | None = None,
 ) -> User:
     access.require_role(who, ("admin",))
+    provider = clean_text(provider or "", 40) or None
     try:
         with app.store.session() as db:
             org = db.get(Organisation, who.org)
@@ -138,13 +140,16 @@ def add_user(
                 role=role,
                 services=services,
                 hasher=app.config.hasher,
+                provider=provider,
             )
             app.store.audit(
                 db,
                 "permission change",
                 user=who.user,
                 obj=f"user {user.id} {user.email}",
-                outcome=f"added as {role}" + (f" of {', '.join(services)}" if services else ""),
+                outcome=f"added as {role}"
+                + (f" of {', '.join(services)}" if services else "")
+                + (f", provider code {provider}" if provider else ""),
                 ip=ip,
             )
             db.expunge(user)
@@ -165,14 +170,18 @@ def update_user(
     services: Sequence[str] | None,
     active: bool | None,
     ip: str,
+    provider: str | None = None,
 ) -> User:
+    """Change a user's role, services, provider code (``""`` removes it; ``None`` keeps it)
+    or activation."""
     with app.store.session() as db:
         user = access.get_user(db, who, user_id)
         new_role = role if role is not None else user.role
         new_services = list(services) if services is not None else list(user.services)
+        new_provider = user.provider if provider is None else clean_text(provider, 40) or None
         if new_role != "provider":
-            new_services = []
-        problems = check_user(user.email, new_role, new_services)
+            new_services, new_provider = [], None
+        problems = check_user(user.email, new_role, new_services, new_provider)
         if user.id == who.user.id and (new_role != "admin" or active is False):
             problems.append("you cannot take away your own admin role or deactivate yourself")
         if problems:
@@ -185,10 +194,13 @@ def update_user(
             changes.append(f"role {user.role} -> {new_role}")
         if sorted(new_services) != sorted(user.services):
             changes.append(f"services -> {', '.join(new_services) or 'none'}")
+        if new_provider != user.provider:
+            changes.append(f"provider code -> {new_provider or 'none'}")
         if active is not None and active != user.active:
             changes.append("activated" if active else "deactivated")
             user.active = active
         user.role, user.services = new_role, sorted(set(new_services))
+        user.provider = new_provider
         if changes:
             app.store.audit(
                 db,

@@ -67,18 +67,11 @@ def upload_model(
         packed = pack(files)
         model = validate_archive(packed.archive, app.config.data_dir / "cache" / "uploads")
         services = list(model.services.codes)
-        if who.role == "provider" and not access.provider_may_see(who, services):
-            others = sorted(set(services) - set(who.user.services))
+        summary = model_summary(model)
+        if who.role == "provider" and not access.provider_may_see(who, services, summary):
             raise ValidationFailed(
-                "This model holds services you do not deliver; nothing was stored.",
-                [
-                    {
-                        "file": "services table",
-                        "message": f"services {', '.join(others)} are not yours (you deliver "
-                        f"{', '.join(who.user.services)})",
-                        "fix": "upload a model with only your own services' rows",
-                    }
-                ],
+                "This model holds data that is not yours; nothing was stored.",
+                [_not_yours(who, services, summary)],
             )
     except ValidationFailed as exc:
         with app.store.session() as db:
@@ -101,7 +94,7 @@ def upload_model(
             sha256=packed.sha256,
             size_bytes=len(packed.archive),
             services=services,
-            summary=model_summary(model),
+            summary=summary,
             uploaded_by_id=who.user.id,
             uploaded_at=utcnow(),
         )
@@ -111,6 +104,36 @@ def upload_model(
         db.expunge(row)
     warm(app, row)
     return row
+
+
+def _not_yours(
+    who: Principal, services: Sequence[str], summary: Mapping[str, Any]
+) -> dict[str, str]:
+    """Why a provider may not upload a model: which of its services (and areas) are not theirs."""
+    code = who.user.provider
+    if not code:
+        others = sorted(set(services) - set(who.user.services))
+        return {
+            "file": "services table",
+            "message": f"services {', '.join(others)} are not yours (you deliver "
+            f"{', '.join(who.user.services)})",
+            "fix": "upload a model with only your own services' rows",
+        }
+    mine = access.directory_pairs(summary, code)
+    others = [f"{s} in {a}" for s, a in summary.get("served", []) if (s, a) not in mine]
+    if not mine:
+        return {
+            "file": "directory table",
+            "message": f"the model's directory table does not list your provider code {code}",
+            "fix": "add your rows to the directory table, or ask your commissioner to upload "
+            "the model",
+        }
+    return {
+        "file": "directory table",
+        "message": f"the directory lists other providers for {', '.join(others[:10])}"
+        + (f" and {len(others) - 10} more" if len(others) > 10 else ""),
+        "fix": f"upload a model with only the services and areas the directory lists for {code}",
+    }
 
 
 def delete_model(app: AppState, who: Principal, model_id: int, ip: str) -> None:

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from needsled.web import access, accounts, actions, runs, saved
+from needsled.web import access, accounts, actions, provider_returns, runs, saved
 from needsled.web.auth import CurrentUser, client_ip, end_session, start_session
 from needsled.web.db import ApiToken, AuditEntry, PlanRun, Report, SavedScenario, StoredModel, User
 from needsled.web.errors import Forbidden
@@ -42,6 +42,7 @@ class UserOut(Out):
     role: str
     organisation_id: int
     services: list[str]
+    provider: str | None
     active: bool
 
 
@@ -132,12 +133,32 @@ class UserIn(BaseModel):
     password: Annotated[str, Field(min_length=1, max_length=1024)]
     role: Literal["admin", "commissioner", "provider", "viewer"]
     services: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list)
+    provider: Annotated[str | None, Field(max_length=40)] = Field(
+        None, description="a provider's code in the models' directory tables"
+    )
 
 
 class UserPatch(BaseModel):
     role: Literal["admin", "commissioner", "provider", "viewer"] | None = None
     services: list[Annotated[str, Field(max_length=40)]] | None = None
+    provider: Annotated[str | None, Field(max_length=40)] = Field(
+        None, description='a provider code; "" removes it'
+    )
     active: bool | None = None
+
+
+class ReturnOut(Out):
+    id: int
+    model_id: int
+    provider: str
+    service: str
+    area: str
+    quarter: str
+    filename: str
+    sha256: str
+    uploaded_by_id: int | None
+    uploaded_at: Any
+    replaced: int
 
 
 class AuditOut(Out):
@@ -416,6 +437,81 @@ def report_file(
     return FileResponse(path, filename=path.name)
 
 
+# provider returns -------------------------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Quarter = Annotated[str, Query(max_length=10, description="calendar quarter YYYY-Qn")]
+ProviderCode = Annotated[
+    str | None, Query(max_length=40, description="the provider (admins and commissioners)")
+]
+
+
+@router.get("/models/{model_id}/returns", response_model=list[ReturnOut])
+def list_returns(model_id: Id, who: CurrentUser, request: Request) -> list[Any]:
+    """The model's stored returns you may see (a provider: their own). No counts: those are
+    only in the suppressed outcome tables."""
+    return provider_returns.returns_view(state_of(request), who, model_id).returns
+
+
+@router.post("/models/{model_id}/returns", response_model=list[ReturnOut], status_code=201)
+async def upload_returns(
+    model_id: Id,
+    who: CurrentUser,
+    request: Request,
+    files: Annotated[list[UploadFile], File(description="filled-in Excel returns")],
+) -> list[Any]:
+    """Upload filled-in returns; 422 lists every problem (file, sheet, cell); nothing is
+    stored unless every file is clean."""
+    limit = state_of(request).config.max_upload_bytes
+    got = [(f.filename or "", await f.read(limit + 1)) for f in files[:50]]
+    return await run_in_threadpool(
+        provider_returns.upload_returns, state_of(request), who, model_id, got, client_ip(request)
+    )
+
+
+@router.get(
+    "/models/{model_id}/returns/template",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "the Excel return"}},
+)
+def return_template(
+    model_id: Id,
+    who: CurrentUser,
+    request: Request,
+    quarter: Quarter,
+    provider: ProviderCode = None,
+) -> Response:
+    """The Excel return of a provider (a provider: their own) for a quarter."""
+    data, name = provider_returns.template(
+        state_of(request), who, model_id, quarter, provider, client_ip(request)
+    )
+    return Response(
+        data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get("/models/{model_id}/returns/outcomes")
+def return_outcomes(model_id: Id, who: CurrentUser, request: Request) -> dict[str, Any]:
+    """The outcome and journey tables of the returns you may see, small counts suppressed
+    ("<5", "[c]"); each ``{"columns", "rows"}`` of text."""
+    app = state_of(request)
+    tables = provider_returns.outcomes(app, who, model_id)
+    with app.store.session() as db:
+        app.store.audit(
+            db,
+            "download",
+            user=who.user,
+            obj=f"model {model_id} returns outcomes (API)",
+            ip=client_ip(request),
+        )
+    return {name: provider_returns.table_json(t) for name, t in tables.items()}
+
+
+@router.get("/returns/{return_id}", response_model=ReturnOut)
+def get_return(return_id: Id, who: CurrentUser, request: Request) -> Any:
+    return provider_returns.return_for(state_of(request), who, return_id)
+
+
 # users, audit, tokens ---------------------------------------------------------------------
 
 
@@ -434,6 +530,7 @@ def add_user(body: UserIn, who: CurrentUser, request: Request) -> User:
         body.role,
         body.services,
         client_ip(request),
+        provider=body.provider,
     )
 
 
@@ -445,6 +542,7 @@ def patch_user(user_id: Id, body: UserPatch, who: CurrentUser, request: Request)
         user_id,
         role=body.role,
         services=body.services,
+        provider=body.provider,
         active=body.active,
         ip=client_ip(request),
     )

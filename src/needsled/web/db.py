@@ -36,6 +36,7 @@ __all__ = [
     "Base",
     "Organisation",
     "PlanRun",
+    "ProviderReturn",
     "Report",
     "SavedScenario",
     "Session",
@@ -103,6 +104,10 @@ class User(Base):
     )
     # for providers: the codes of the services they deliver (a JSON list of text)
     services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # for providers: their code in the models' directory tables (the services and areas it
+    # lists for the code are theirs); None for everyone else and for providers scoped by
+    # services only
+    provider: Mapped[str | None] = mapped_column(String(40), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -233,6 +238,40 @@ class PlanRun(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class ProviderReturn(Base):
+    """One provider's quarterly return for one service and area of a model: the counts as
+    imported (checked by :func:`needsled.returns.read.read_returns`), a list of
+    ``[measure, category, value]``. Importing the same provider, service, area and quarter
+    again replaces the counts in place (the row keeps its id)."""
+
+    __tablename__ = "provider_returns"
+    __table_args__ = (
+        UniqueConstraint(
+            "model_id", "provider", "service", "area", "quarter", name="uq_provider_returns_key"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    service: Mapped[str] = mapped_column(String(40))
+    area: Mapped[str] = mapped_column(String(40))
+    quarter: Mapped[str] = mapped_column(String(7))
+    counts: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    uploaded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    replaced: Mapped[int] = mapped_column(Integer, default=0)  # times imported again
+
+    uploaded_by: Mapped[User | None] = relationship(lazy="joined")
 
 
 class AuditEntry(Base):

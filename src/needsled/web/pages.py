@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from needsled.web import access, accounts, actions, runs, saved
+from needsled.web import access, accounts, actions, provider_returns, runs, saved
 from needsled.web.auth import CurrentUser, OptionalUser, client_ip, end_session, start_session
 from needsled.web.errors import BadRequest, RateLimited, ValidationFailed
 from needsled.web.planning import PlanSettings
@@ -275,7 +275,10 @@ def scenario_page(scenario_id: Id, who: CurrentUser, request: Request) -> Respon
         may_share=who.role in access.MANAGERS,
         may_delete=access.can_manage_scenario(who, sc),
         may_explore=who.role in ("admin", "commissioner", "provider")
-        and (who.role != "provider" or access.provider_may_see(who, sc.model.services)),
+        and (
+            who.role != "provider"
+            or access.provider_may_see(who, sc.model.services, sc.model.summary)
+        ),
     )
 
 
@@ -411,6 +414,122 @@ def report_file(
     return FileResponse(path, filename=path.name)
 
 
+# provider returns ---------------------------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/returns", response_class=HTMLResponse)
+def returns_index(who: CurrentUser, request: Request) -> Response:
+    models = provider_returns.returns_models(state_of(request), who)
+    return render(request, "returns_index.html.j2", models=models)
+
+
+def _returns_page(
+    request: Request, who: Any, model_id: int, status: int = 200, **extra: Any
+) -> HTMLResponse:
+    app = state_of(request)
+    view = provider_returns.returns_view(app, who, model_id)
+    tables = provider_returns.outcomes(app, who, model_id)
+    context: dict[str, Any] = {"problems": [], "message": "", "done": ""} | extra
+    return render(
+        request,
+        "returns.html.j2",
+        status=status,
+        view=view,
+        tables=[
+            (name, provider_returns.TITLES[name], provider_returns.table_json(t, page=True))
+            for name, t in tables.items()
+        ],
+        **context,
+    )
+
+
+@router.get("/models/{model_id}/returns", response_class=HTMLResponse)
+def returns_page(
+    model_id: Id,
+    who: CurrentUser,
+    request: Request,
+    done: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+) -> Response:
+    shown = "" if done is None else f"{done} return(s) stored."
+    return _returns_page(request, who, model_id, done=shown)
+
+
+@router.post("/models/{model_id}/returns", response_class=HTMLResponse)
+async def upload_returns(
+    model_id: Id,
+    who: CurrentUser,
+    request: Request,
+    files: Annotated[list[UploadFile], File()],
+) -> Response:
+    app = state_of(request)
+    limit = app.config.max_upload_bytes
+    got = [(f.filename or "", await f.read(limit + 1)) for f in files[:50]]
+    try:
+        rows = await run_in_threadpool(
+            provider_returns.upload_returns, app, who, model_id, got, client_ip(request)
+        )
+    except ValidationFailed as exc:
+        return _returns_page(
+            request, who, model_id, status=422, problems=exc.problems, message=exc.message
+        )
+    return _see(f"/models/{model_id}/returns?done={len(rows)}")
+
+
+@router.get("/models/{model_id}/returns/template")
+def return_template(
+    model_id: Id,
+    who: CurrentUser,
+    request: Request,
+    quarter: Annotated[str, Query(max_length=10)],
+    provider: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    try:
+        data, name = provider_returns.template(
+            state_of(request), who, model_id, quarter, provider, client_ip(request)
+        )
+    except ValidationFailed as exc:
+        return _returns_page(
+            request, who, model_id, status=422, problems=exc.problems, message=exc.message
+        )
+    return Response(
+        data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get("/models/{model_id}/returns/outcomes/{name}")
+def return_outcome_csv(
+    model_id: Id,
+    who: CurrentUser,
+    request: Request,
+    name: Annotated[str, Path(max_length=60)],
+) -> Response:
+    stem = name.removesuffix(".csv")
+    text = provider_returns.outcome_csv(state_of(request), who, model_id, stem, client_ip(request))
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
+    )
+
+
+@router.get("/returns/{return_id}", response_class=HTMLResponse)
+def return_page(return_id: Id, who: CurrentUser, request: Request) -> Response:
+    app = state_of(request)
+    row = provider_returns.return_for(app, who, return_id)
+    tables = provider_returns.return_outcomes(app, who, return_id)
+    return render(
+        request,
+        "return.html.j2",
+        ret=row,
+        tables=[
+            (name, provider_returns.TITLES[name], provider_returns.table_json(t, page=True))
+            for name, t in tables.items()
+        ],
+    )
+
+
 # admin: users, audit; API tokens ----------------------------------------------------------
 
 
@@ -437,10 +556,18 @@ def add_user(
     password: Annotated[str, Form(max_length=1024)],
     role: Annotated[str, Form(max_length=20)],
     services: Annotated[str, Form(max_length=500)] = "",
+    provider: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     try:
         accounts.add_user(
-            state_of(request), who, email, password, role, _services(services), client_ip(request)
+            state_of(request),
+            who,
+            email,
+            password,
+            role,
+            _services(services),
+            client_ip(request),
+            provider=provider.strip() or None,
         )
     except ValidationFailed as exc:
         return _users_page(request, who, status=422, problems=exc.problems, message=exc.message)
@@ -454,6 +581,7 @@ def update_user(
     request: Request,
     role: Annotated[str, Form(max_length=20)],
     services: Annotated[str, Form(max_length=500)] = "",
+    provider: Annotated[str, Form(max_length=40)] = "",
     active: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
     try:
@@ -463,6 +591,7 @@ def update_user(
             user_id,
             role=role,
             services=_services(services),
+            provider=provider.strip(),
             active=active == "on",
             ip=client_ip(request),
         )

@@ -21,6 +21,7 @@ __all__ = ["Store", "UserError", "clean_text", "normalise_email"]
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 SERVICE_CODE = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+PROVIDER_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")
 MIN_PASSWORD = 12
 
 
@@ -102,10 +103,13 @@ class Store:
         role: str,
         services: Sequence[str],
         hasher: PasswordHash,
+        provider: str | None = None,
     ) -> User:
-        """A new user; every problem with the request is said at once."""
+        """A new user; every problem with the request is said at once. ``provider``: a
+        provider's code in the models' directory tables."""
         email = normalise_email(email)
-        problems = check_user(email, role, services)
+        provider = provider or None
+        problems = check_user(email, role, services, provider)
         if len(password) < MIN_PASSWORD:
             problems.append(
                 f"the password is {len(password)} characters; use at least {MIN_PASSWORD} "
@@ -121,6 +125,7 @@ class Store:
             role=role,
             organisation_id=organisation.id,
             services=sorted(set(services)) if role == "provider" else [],
+            provider=provider if role == "provider" else None,
             active=True,
         )
         db.add(user)
@@ -171,8 +176,11 @@ class Store:
         return pair, account, from_ip
 
 
-def check_user(email: str, role: str, services: Sequence[str]) -> list[str]:
-    """What is wrong with a user's email, role and services (empty when nothing)."""
+def check_user(
+    email: str, role: str, services: Sequence[str], provider: str | None = None
+) -> list[str]:
+    """What is wrong with a user's email, role, services and provider code (empty when
+    nothing). A provider needs services, or a provider code, or both."""
     problems = []
     if not EMAIL.match(email) or len(email) > 320:
         problems.append(f"{email!r} is not an email address (write it as name@example.org)")
@@ -183,10 +191,18 @@ def check_user(email: str, role: str, services: Sequence[str]) -> list[str]:
         problems.append(
             f"service codes {', '.join(map(repr, bad))} are not codes (letters, digits, _ and -)"
         )
-    if role == "provider" and not services:
+    if provider and not PROVIDER_CODE.match(provider):
         problems.append(
-            "a provider needs the codes of the services they deliver (--service ISVA ...)"
+            f"the provider code {provider!r} is not a code (letters, digits, '.', _ and -, at "
+            "most 40)"
+        )
+    if role == "provider" and not services and not provider:
+        problems.append(
+            "a provider needs the codes of the services they deliver (--service ISVA) or their "
+            "provider code from the model's directory table (--provider RCC-NORTH)"
         )
     if role != "provider" and services:
         problems.append("only providers have services; leave them out for this role")
+    if role != "provider" and provider:
+        problems.append("only providers have a provider code; leave it out for this role")
     return problems

@@ -30,7 +30,16 @@ from needsled.model import Model
 from needsled.privacy import suppress_table
 from needsled.web.errors import ValidationFailed
 
-__all__ = ["Packed", "model_summary", "pack", "problem_rows", "unpack", "validate_archive"]
+__all__ = [
+    "Packed",
+    "model_directory",
+    "model_summary",
+    "pack",
+    "problem_rows",
+    "unpack",
+    "validate_archive",
+    "workbook_size",
+]
 
 KEEP = (".csv", ".xlsx", ".xlsm", ".xls", ".ods", ".yaml", ".yml")
 WORKBOOKS = (".xlsx", ".xlsm", ".ods")  # themselves zip archives: checked the same way
@@ -169,6 +178,9 @@ def _workbook_size(path: Path, name: str, room: int) -> int:
     return total
 
 
+workbook_size = _workbook_size  # for provider returns, which are workbooks too
+
+
 def unpack(archive: bytes, folder: Path) -> Path:
     """Unpack into a new folder (made through a temporary name, so never half-written). At
     most ``MAX_UNPACKED`` bytes, counting what the workbooks inside unpack to."""
@@ -259,6 +271,12 @@ def model_summary(model: Model) -> dict[str, Any]:
         columns=list(sv.codes),
     )
     observed = suppress_table(counts, total_label="Total")
+    served = [
+        [s, a]
+        for j, s in enumerate(sv.codes)
+        for i, a in enumerate(model.area_codes)
+        if st.served[i, j]
+    ]
     return {
         "areas": len(model.area_codes),
         "offences": [[c, n] for c, n in zip(model.offence_codes, model.offence_names, strict=True)],
@@ -267,6 +285,8 @@ def model_summary(model: Model) -> dict[str, Any]:
         "history_end": model.history_end,
         "first_month": model.months[0],
         "last_month": model.months[-1],
+        "served": served,
+        "directory": model_directory(model),
         "observed_waiting": {
             "columns": [str(c) for c in observed.columns],
             "rows": [
@@ -274,6 +294,21 @@ def model_summary(model: Model) -> dict[str, Any]:
                 for i, r in zip(observed.index, observed.to_numpy(), strict=True)
             ],
         },
+    }
+
+
+def model_directory(model: Model) -> dict[str, Any]:
+    """The model's providers (its directory table): code -> name and the (service, area)
+    pairs it delivers; empty when the model has no directory table or it cannot be used."""
+    from needsled.returns.providers import providers
+
+    try:
+        found = providers(model)
+    except InputError:
+        return {}
+    return {
+        code: {"name": p.name, "pairs": [list(pair) for pair in p.pairs()]}
+        for code, p in found.items()
     }
 
 
