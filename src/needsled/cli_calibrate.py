@@ -21,9 +21,11 @@ from needsled.cli_common import UserError, console, fail, out
 from needsled.errors import InputError
 
 if TYPE_CHECKING:
+    from needsled.model import Model
+    from needsled.projection import RunResult
     from needsled.returns.calibrate import Estimate
 
-__all__ = ["calibrate", "compare"]
+__all__ = ["calibrate", "compare", "rerun_scenario"]
 
 Returns = Annotated[
     Path,
@@ -125,6 +127,31 @@ def _run_settings(run_dir: Path, model_inputs: dict[str, str]) -> dict[str, Any]
     return {"seed": seed, "replicates": replicates, "scenarios": scenarios}
 
 
+def rerun_scenario(
+    run_dir: Path, loaded: Model, scenario: str | None, why: str
+) -> tuple[RunResult, str]:
+    """The run's scenario (``scenario``, or its first) run again from the model with the
+    run's seed and replicates, for each replicate's figures (the run folder keeps only
+    monthly percentiles); a model that is not the run's, or an unknown scenario, is a
+    :class:`UserError`. ``why`` ends the line that says so on the console."""
+    from needsled.projection import run
+
+    settings = _run_settings(run_dir, loaded.provenance)
+    chosen = scenario or settings["scenarios"][0]
+    known = [s.name for s in loaded.scenarios]
+    if chosen not in settings["scenarios"] or chosen not in known:
+        raise UserError(
+            f"the run has no scenario named {chosen}",
+            f"use one of: {', '.join(s for s in settings['scenarios'] if s in known)}",
+        )
+    console.print(
+        f"Running scenario {chosen} again ({settings['replicates']} replicates, seed "
+        f"{settings['seed']}) {why}...",
+        highlight=False,
+    )
+    return run(loaded, [chosen], settings["replicates"], settings["seed"]), chosen
+
+
 def compare(
     model: Annotated[Path, typer.Argument(help="The model folder or workbook the run used")],
     run_dir: Annotated[Path, typer.Argument(help="The run folder (needsled run --out)")],
@@ -152,7 +179,6 @@ def compare(
     from needsled.cli_returns import replaced_line, write_outputs
     from needsled.io.calibrated import read_returns
     from needsled.io.load import load_model
-    from needsled.projection import run
     from needsled.returns.compare import compare as set_against
     from needsled.returns.compare import marks_note, modelled
 
@@ -164,22 +190,9 @@ def compare(
     try:
         if out_dir.exists() and not out_dir.is_dir():  # before the run, not after it
             raise UserError(f"{out_dir} is a file", "give a folder for --out")
-        settings = _run_settings(run_dir, loaded.provenance)
-        chosen = scenario or settings["scenarios"][0]
-        known = [s.name for s in loaded.scenarios]
-        if chosen not in settings["scenarios"] or chosen not in known:
-            raise UserError(
-                f"the run has no scenario named {chosen}",
-                f"use one of: {', '.join(s for s in settings['scenarios'] if s in known)}",
-            )
+        res, chosen = rerun_scenario(run_dir, loaded, scenario, "for its replicates")
     except UserError as err:
         raise fail(err) from None
-    console.print(
-        f"Running scenario {chosen} again ({settings['replicates']} replicates, seed "
-        f"{settings['seed']}) for its replicates...",
-        highlight=False,
-    )
-    res = run(loaded, [chosen], settings["replicates"], settings["seed"])
     result = set_against(modelled(res, chosen), frame, suppress=not no_suppress)
     lines = [*result.summary, *(f"Note: {n}" for n in result.notes)]
     lines.append(marks_note(result.suppressed))

@@ -225,11 +225,10 @@ def _with_returns(
 ) -> ReportInputs:
     """The report's inputs with the returns set against the run's scenario (run again from
     the model for its replicates); ``actual_vs_model.csv`` and ``.txt`` written beside it."""
-    from needsled.cli_calibrate import _run_settings
+    from needsled.cli_calibrate import rerun_scenario
     from needsled.cli_common import UserError, fail
     from needsled.io.load import load_model
     from needsled.io.outputs import write_actual
-    from needsled.projection import run
     from needsled.returns.compare import compare, modelled
 
     try:
@@ -237,22 +236,9 @@ def _with_returns(
     except InputError as exc:
         raise _problems(exc) from None
     try:
-        settings = _run_settings(run_dir, loaded.provenance)
-        chosen = scenario or settings["scenarios"][0]
-        known = [s.name for s in loaded.scenarios]
-        if chosen not in settings["scenarios"] or chosen not in known:
-            raise UserError(
-                f"the run has no scenario named {chosen}",
-                f"use one of: {', '.join(s for s in settings['scenarios'] if s in known)}",
-            )
+        res, chosen = rerun_scenario(run_dir, loaded, scenario, "to set the returns against it")
     except UserError as err:
         raise fail(err) from None
-    console.print(
-        f"Running scenario {chosen} again ({settings['replicates']} replicates, seed "
-        f"{settings['seed']}) to set the returns against it...",
-        highlight=False,
-    )
-    res = run(loaded, [chosen], settings["replicates"], settings["seed"])
     actual = compare(modelled(res, chosen), frame, suppress=inp.suppressed)
     try:
         write_actual(run_dir, actual, chosen)
