@@ -77,3 +77,21 @@ def test_no_hidden_count_can_be_worked_out_from_the_published_table(x: np.ndarra
     assert disclosed(published) == []
     # nor by a reader who knows which "[c]" are 5 or more
     assert disclosed(published, table_grid(x)) == []
+
+
+def test_the_check_prints_nothing_of_its_own() -> None:
+    """HiGHS prints a banner to file descriptor 1 when its first model is made: a command's
+    output (observed.csv's suppression runs in every `needsled run`) must not carry it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pandas as pd\n"
+        "from needsled.privacy import suppress_table\n"
+        "print(suppress_table(pd.DataFrame([[3, 10], [8, 9]])).to_csv())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "HiGHS" not in done.stdout + done.stderr
+    assert done.stdout.startswith(",0,1,Total")  # and the table itself is printed as asked

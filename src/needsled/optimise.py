@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from needsled._highs import quiet_highs
 from needsled.equity import estimated_victims, lottery
 from needsled.model import Model
 from needsled.projection import crime_point_forecast, staffing_response
@@ -355,8 +356,7 @@ class _Builder:
             highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
             for i in self.integer
         ]
-        h = highspy.Highs()  # type: ignore[no-untyped-call]
-        h.setOptionValue("output_flag", False)
+        h = quiet_highs()
         # Proven within 0.1% of the best plan: closing the last fraction of a percent costs
         # minutes among near-equal plans (London example: 2-5 s at 0.1%, 80 s at 0.001%).
         h.setOptionValue("mip_rel_gap", MIP_GAP)

@@ -215,6 +215,8 @@ def disclosed(
         return []
     import highspy
 
+    from needsled._highs import quiet_highs
+
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, len(rhs)
     lp.col_cost_ = np.zeros(n)
@@ -225,8 +227,7 @@ def disclosed(
     lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
     lp.a_matrix_.index_ = np.array(indices, dtype=np.int32)
     lp.a_matrix_.value_ = np.array(values, dtype=np.float64)
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.setOptionValue("threads", 1)
     h.setOptionValue("presolve", "off")  # keeps the basis from one objective to the next
     h.passModel(lp)

@@ -49,6 +49,7 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse.csgraph import connected_components
 
+from needsled._highs import quiet_highs
 from needsled.privacy import THRESHOLD
 
 __all__ = ["bounds", "protect", "recoverable"]
@@ -139,8 +140,7 @@ class _System:
         lp.a_matrix_.start_ = a.indptr.astype(np.int32)
         lp.a_matrix_.index_ = a.indices.astype(np.int32)
         lp.a_matrix_.value_ = a.data.astype(float)
-        h = highspy.Highs()  # type: ignore[no-untyped-call]
-        h.setOptionValue("output_flag", False)
+        h = quiet_highs()
         h.setOptionValue("threads", 1)
         h.setOptionValue("presolve", "off")  # keeps the basis between objectives
         h.passModel(lp)
