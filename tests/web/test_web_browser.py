@@ -21,17 +21,7 @@ from web_models import small_model, zipped
 pytest.importorskip("playwright")
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-try:
-    import needsled.web.explore  # noqa: F401
-
-    EXPLORER = True
-except ImportError:
-    EXPLORER = False
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not EXPLORER, reason="needsled.web.explore cannot be imported yet"),
-]
+pytestmark = [pytest.mark.slow]
 WAIT_MS = 240_000  # a model's first explorer, the optimiser and the report on a busy machine
 
 

@@ -14,19 +14,11 @@ from web_models import small_model, zipped
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "web.md"
 
-try:
-    import needsled.web.explore  # noqa: F401
-
-    EXPLORER = True
-except ImportError:
-    EXPLORER = False
-
 
 def _python_blocks(text: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
-@pytest.mark.skipif(not EXPLORER, reason="needsled.web.explore cannot be imported yet")
 def test_the_api_example_runs(
     app_factory: Callable[..., FastAPI], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

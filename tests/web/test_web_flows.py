@@ -26,16 +26,6 @@ from needsled.io.template import write_template
 from needsled.web import actions
 from needsled.web.db import AuditEntry, StoredModel
 
-try:
-    import needsled.web.explore  # noqa: F401
-
-    EXPLORER = True
-except ImportError:
-    EXPLORER = False
-needs_explorer = pytest.mark.skipif(
-    not EXPLORER, reason="needsled.web.explore cannot be imported yet (another engineer's part)"
-)
-
 
 def _upload(c: TestClient, csrf: str, files: list[tuple[str, bytes]], name: str = "m") -> Any:
     return c.post(
@@ -243,7 +233,6 @@ def _summary(result: dict[str, Any], service: str, metric: str) -> float:
     return float(row[metric]["mean"])
 
 
-@needs_explorer
 def test_moving_a_lever_changes_the_numbers(signed_in: tuple[TestClient, str, int]) -> None:
     c, csrf, mid = signed_in
     h = {"X-CSRF-Token": csrf}
@@ -274,7 +263,6 @@ def test_moving_a_lever_changes_the_numbers(signed_in: tuple[TestClient, str, in
     assert "not a lever" in bad.json()["problems"][0]["message"]
 
 
-@needs_explorer
 def test_save_and_compare_two_scenarios(signed_in: tuple[TestClient, str, int]) -> None:
     c, csrf, mid = signed_in
     ids = []
@@ -407,7 +395,7 @@ def test_the_application_works_on_both_stores(
             json={"model_id": mid, "name": "x", "settings": {}},
             headers={"X-CSRF-Token": csrf},
         )
-        assert r.status_code == (201 if EXPLORER else 503)
+        assert r.status_code == 201
     with client(app) as other:
         sign_in(other, "comm@b.org")
         assert other.get(f"/models/{mid}").status_code == 404
@@ -435,7 +423,6 @@ def test_deleting_a_model_asks_to_be_sure(app: FastAPI, signed_in: Any) -> None:
     assert not unpacked[0].exists()
 
 
-@needs_explorer
 def test_a_newer_slider_request_from_the_page_replaces_a_waiting_one(
     app: FastAPI, signed_in: tuple[TestClient, str, int]
 ) -> None:
