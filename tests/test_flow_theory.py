@@ -58,6 +58,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -778,3 +781,45 @@ def test_stochastic_open_start_cases_are_conserved() -> None:
         out = simulate(inputs)
         assert out.open_cases.min() >= 0.0, (open_start, phases)
         np.testing.assert_array_equal(out.completions.sum(axis=(1, 2)), open_start)
+
+
+def test_runs_from_several_threads_at_once_give_each_its_own_outputs() -> None:
+    """The kernel runs without the interpreter lock (a web server's threads launch it at
+    once): each thread's outputs are exactly those of the same inputs run alone."""
+    runs = [_mixed_inputs(n_chains=64, seed0=s) for s in (7, 10_007, 20_007, 30_007)]
+    alone = [simulate(inputs) for inputs in runs]
+    for _ in range(3):
+        with ThreadPoolExecutor(len(runs)) as pool:
+            together = list(pool.map(simulate, runs))
+        for a, b in zip(alone, together, strict=True):
+            _assert_same(a, b)
+
+
+def test_other_threads_run_while_the_kernel_does() -> None:
+    """While one thread is in the kernel, another keeps running Python: the longest pause
+    it sees is a small part of the kernel's time (holding the lock, it would be all of it)."""
+    inputs = _mixed_inputs(n_chains=48, n_steps=36)
+    reps = 1
+    while True:  # a run long enough to tell the two apart: at least 0.4 s
+        big = _subset(inputs, np.tile(np.arange(48), reps))
+        t0 = time.perf_counter()
+        simulate(big)
+        took = time.perf_counter() - t0
+        if took >= 0.4:
+            break
+        reps *= 2
+    started = threading.Event()
+
+    def engine() -> None:
+        started.set()
+        simulate(big)
+
+    worker = threading.Thread(target=engine)
+    worker.start()
+    started.wait()
+    longest, last = 0.0, time.perf_counter()
+    while worker.is_alive():
+        now = time.perf_counter()
+        longest, last = max(longest, now - last), now
+    worker.join()
+    assert longest < took / 3, f"paused {longest:.3f} s while a {took:.3f} s kernel ran"

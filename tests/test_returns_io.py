@@ -15,6 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from _returns_quarter import BASE
 from needsled.cli_returns import returns_app
 from needsled.errors import InputError, Problem
 from needsled.example import write_example
@@ -38,38 +39,6 @@ DIRECTORY = (
 )
 RCC_SHEETS = ["ISVA E09000002", "ISVA E09000003", "COUNSELLING E09000004"]
 
-# One service and area's quarter, consistent with every rule of the format (by hand: referrals
-# 7+3+2 = 12 = 6+4+2 by offence; waiting 9 = 3+2+2+1+1; starts 8 = 2+3+1+1+1 = each group's
-# breakdown; improved <= need category by category; better 5 <= assessed 7 = 5+1+1 by sex).
-BASE: dict[str, list[float]] = {
-    "referrals": [7, 3, 2],
-    "referrals_offence": [6, 4, 2],
-    "rereferred": [1],
-    "contacted": [10],
-    "declined": [2],
-    "waiting_end": [9],
-    "waiting_band": [3, 2, 2, 1, 1],
-    "left_waiting_list": [1],
-    "starts": [8],
-    "starts_wait": [2, 3, 1, 1, 1],
-    "open_end": [30],
-    "closures": [5, 2, 1],
-    "reengaged": [1],
-    "fte_in_post": [2.5],
-    "fte_vacant": [0.5],
-    "outcome_assessed": [7],
-    "outcome_better": [5],
-    "outcome_need": [5, 2, 1, 0, 1, 3, 2, 1],
-    "outcome_improved": [4, 1, 1, 0, 0, 2, 2, 0],
-    "satisfaction": [4, 1, 0],
-    "users_sex": [6, 1, 1],
-    "users_age": [1, 2, 2, 1, 1, 0, 0, 1],
-    "users_ethnicity": [2, 2, 1, 2, 1, 0],
-    "users_disability": [2, 5, 1],
-    "users_sexuality": [5, 1, 1, 0, 1],
-    "outcome_assessed_sex": [5, 1, 1],
-    "outcome_better_sex": [4, 1, 0],
-}
 OFFENCES = ("RAPE", "OSO", "DA")
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from needsled import _rng
+from needsled._parallel import launch_guard
 
 __all__ = ["FlowInputs", "FlowOutputs", "simulate"]
 
@@ -176,23 +177,24 @@ def _states(seeds: NDArray[np.int64] | NDArray[np.uint64]) -> NDArray[np.uint64]
 
 def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
     """Run every chain for ``T`` steps; return flows and stocks per reporting period."""
-    out = _kernel(
-        np.ascontiguousarray(inputs.arrivals, dtype=np.float64),
-        np.ascontiguousarray(inputs.slots, dtype=np.float64),
-        np.ascontiguousarray(inputs.hazard, dtype=np.float64),
-        np.ascontiguousarray(inputs.n_phases, dtype=np.int64),
-        np.ascontiguousarray(inputs.drop, dtype=np.float64),
-        np.ascontiguousarray(inputs.reengage_share, dtype=np.float64),
-        np.ascontiguousarray(inputs.reengage_steps, dtype=np.int64),
-        np.ascontiguousarray(inputs.waiting_start, dtype=np.float64),
-        np.ascontiguousarray(inputs.open_start, dtype=np.float64),
-        np.ascontiguousarray(inputs.target_steps, dtype=np.int64),
-        np.ascontiguousarray(inputs.stretch, dtype=np.bool_),
-        np.ascontiguousarray(inputs.priority_first, dtype=np.bool_),
-        _states(inputs.seeds),
-        inputs.periods(),
-        stochastic,
-    )
+    with launch_guard():  # the kernel runs without the interpreter lock
+        out = _kernel(
+            np.ascontiguousarray(inputs.arrivals, dtype=np.float64),
+            np.ascontiguousarray(inputs.slots, dtype=np.float64),
+            np.ascontiguousarray(inputs.hazard, dtype=np.float64),
+            np.ascontiguousarray(inputs.n_phases, dtype=np.int64),
+            np.ascontiguousarray(inputs.drop, dtype=np.float64),
+            np.ascontiguousarray(inputs.reengage_share, dtype=np.float64),
+            np.ascontiguousarray(inputs.reengage_steps, dtype=np.int64),
+            np.ascontiguousarray(inputs.waiting_start, dtype=np.float64),
+            np.ascontiguousarray(inputs.open_start, dtype=np.float64),
+            np.ascontiguousarray(inputs.target_steps, dtype=np.int64),
+            np.ascontiguousarray(inputs.stretch, dtype=np.bool_),
+            np.ascontiguousarray(inputs.priority_first, dtype=np.bool_),
+            _states(inputs.seeds),
+            inputs.periods(),
+            stochastic,
+        )
     starts = out[1]
     none = starts <= 0  # in place on the kernel's float32 arrays: no large temporaries
     mean_wait, within, p90 = out[6], out[7], out[8]
@@ -283,7 +285,7 @@ def _p90(taken: F64, started: float) -> float:
     return float(taken.shape[0] - 1)
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)  # other threads run while it does
 def _kernel(
     arrivals: F64,
     slots: F64,

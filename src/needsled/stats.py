@@ -6,6 +6,8 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from needsled._parallel import launch_guard
+
 __all__ = ["QUANTILES", "summarise"]
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -24,11 +26,12 @@ def summarise(x: NDArray[np.float32] | NDArray[np.float64]) -> NDArray[np.float6
         out[0] = flat.mean(axis=0, dtype=np.float64)
         out[1:] = np.percentile(flat, [10.0, 50.0, 90.0], axis=0)
     else:
-        out = _kernel(flat.T.copy())
+        with launch_guard():  # the kernel runs without the interpreter lock
+            out = _kernel(flat.T.copy())
     return out.reshape((4, *x.shape[1:]))
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def _kernel(cells: NDArray[np.float32]) -> NDArray[np.float64]:
     n_cells, n_rep = cells.shape
     out = np.full((4, n_cells), np.nan)

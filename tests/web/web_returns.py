@@ -9,43 +9,15 @@ from typing import Any
 
 import openpyxl
 
+from _returns_quarter import BASE
 from needsled.io.load import load_model
 from needsled.returns.format import MEASURES, categories_of
 from needsled.returns.template import write_return_template
 
-# One service and area's quarter (as tests/test_returns_io.py's BASE, with the offence
-# breakdown spread over whatever offences the model has): referrals 7+3+2 = 12; waiting
-# 9 = 3+2+2+1+1; starts 8 = each breakdown's sum; improved <= need; better 5 <= assessed 7.
-BASE: dict[str, list[float]] = {
-    "referrals": [7, 3, 2],
-    "rereferred": [1],
-    "contacted": [10],
-    "declined": [2],
-    "waiting_end": [9],
-    "waiting_band": [3, 2, 2, 1, 1],
-    "left_waiting_list": [1],
-    "starts": [8],
-    "starts_wait": [2, 3, 1, 1, 1],
-    "open_end": [30],
-    "closures": [5, 2, 1],
-    "reengaged": [1],
-    "fte_in_post": [2.5],
-    "fte_vacant": [0.5],
-    "outcome_assessed": [7],
-    "outcome_better": [5],
-    "outcome_need": [5, 2, 1, 0, 1, 3, 2, 1],
-    "outcome_improved": [4, 1, 1, 0, 0, 2, 2, 0],
-    "satisfaction": [4, 1, 0],
-    "users_sex": [6, 1, 1],
-    "users_age": [1, 2, 2, 1, 1, 0, 0, 1],
-    "users_ethnicity": [2, 2, 1, 2, 1, 0],
-    "users_disability": [2, 5, 1],
-    "users_sexuality": [5, 1, 1, 0, 1],
-}
-
 
 def counts(offences: tuple[str, ...], scale: int = 1) -> dict[tuple[str, str], float]:
-    """A consistent return: BASE times ``scale``, referrals by offence adding up to 12."""
+    """A consistent return: tests/_returns_quarter.py's BASE times ``scale``, with its 12
+    referrals spread over whatever offences the model has."""
     spread = [12.0 - (len(offences) - 1), *([1.0] * (len(offences) - 1))]
     values = dict(BASE) | {"referrals_offence": spread}
     return {

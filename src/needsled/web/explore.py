@@ -8,17 +8,18 @@ asked for, then kept: every result is shown beside it). :meth:`Explorer.evaluate
 only what the levers change:
 
 - demand levers (police reports, referral share and model, self-referral) recompute expected
-  referrals (the last two are kept) and run the flow engine for every service;
+  referrals (the last four are kept) and run the flow engine for every service;
 - a service's staff or support length runs the engine for that service alone: each service
   of each chain draws from its own random stream (``needsled.flow``), so a service's part of
   a run depends only on the demand levers and its own levers, and every other service is
   taken from a part kept for the same settings; runs are kept service by service, reduced to
   what the page shows: each scenario's services as the scenario stands for good, and the
-  last 24 others simulated;
+  others simulated most lately, up to 384 MB (about fifteen colleagues' settings of
+  the London example at 200 replicates);
 - the cost of an FTE runs no engine: the shortfall's cost is worked out from a kept run's
   FTE shortfall, area by area and replicate by replicate, as the engine run works it out;
 - the money available and the year shown only rebuild the headline, the summary and the
-  shortfall chart, from the all-areas figures of the last eight engine runs, which are kept;
+  shortfall chart, from the all-areas figures of the last 24 engine runs, which are kept;
 - a whole result is kept for the last 32 settings, so a slider moved back is instant.
 
 **Exactness.** A moved lever is appended to the base scenario as a step change from the first
@@ -51,7 +52,6 @@ as read-only. Pure: no files, no web framework.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -68,7 +68,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba.np.ufunc.parallel import threading_layer
 from numpy.typing import NDArray
 
 from needsled import charts, report
@@ -124,22 +123,14 @@ FLAGGED: tuple[str, ...] = ("referrals", "capacity", "waiting", "caseload_per_ft
 FLAGGED += ("fte_needed",)
 FLAGGED += ("fte_shortfall", "cost_shortfall")  # MONTHLY and YEARLY, but the weighted ones
 SERVICE_KINDS = ("fte", "support_duration")  # levers on one service's engine inputs
-RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT, SERVICES_KEPT = 32, 8, 2, 24
+RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT = 32, 24, 4
+# services' parts of runs at settings other than a scenario's as it stands, kept up to this
+# many bytes (the London example at 200 replicates: about 4 MB a part, so some 90 parts, the
+# six services of about fifteen colleagues' settings at once)
+SERVICES_KEPT_BYTES = 384 * 2**20
 NO_AREAS = np.arange(0)  # capacity() for the cost per FTE alone
-_ENGINE = threading.Lock()  # one engine launch at a time, where Numba needs it
 _WORKERS: dict[bool, ThreadPoolExecutor] = {}
 _WORKERS_LOCK = threading.Lock()
-
-
-def _engine_guard() -> contextlib.AbstractContextManager[Any]:
-    """Numba's OpenMP and TBB threading layers take parallel launches from several threads at
-    once; its fallback "workqueue" layer aborts the process on a second concurrent launch, so
-    there (or before the layer is known) launches wait for each other."""
-    try:
-        layer = str(threading_layer())  # type: ignore[no-untyped-call]
-    except ValueError:  # no parallel launch yet
-        return _ENGINE
-    return contextlib.nullcontext() if layer in ("omp", "tbb") else _ENGINE
 
 
 def _worker(preview: bool) -> ThreadPoolExecutor:
@@ -595,12 +586,13 @@ class Explorer:
                     self._base_kept[key] = part
                 else:
                     self._kept[key] = part
-            while len(self._kept) > SERVICES_KEPT:
-                self._kept.popitem(last=False)
+            used = sum(part.nbytes for part in self._kept.values())
+            while len(self._kept) > 1 and used > SERVICES_KEPT_BYTES:
+                used -= self._kept.popitem(last=False)[1].nbytes
         return _Sim(tuple(part for part in found if part is not None))
 
     def _arrivals(self, key: tuple[Any, ...], sc: Scenario, sizes: Any) -> F64:
-        """Expected referrals (R, A, S, T, 2) for the demand levers (the last two are kept)."""
+        """Expected referrals (R, A, S, T, 2) for the demand levers (the last four are kept)."""
         if key not in self._demand:
             self._demand[key] = referrals(self.model, self._paths, self._draws, sc, sizes)
             while len(self._demand) > DEMANDS_KEPT:
@@ -610,8 +602,7 @@ class Explorer:
 
     def _deterministic(self, sc: Scenario, arrivals: F64, sizes: LeverSizes) -> dict[str, F32]:
         """The deterministic run (``projection.run_chunk``) with its all-areas totals."""
-        with _engine_guard():
-            m = run_chunk(self.model, sc, arrivals, self._point, sizes, self.seed, stochastic=False)
+        m = run_chunk(self.model, sc, arrivals, self._point, sizes, self.seed, stochastic=False)
         return with_total({k: m[k] for k in KEPT}, self.model.staffing.served)
 
     def _compute(self, base: Scenario, values: dict[str, float], preview: bool) -> dict[str, Any]:
@@ -812,6 +803,11 @@ class _Service:
     flags: dict[str, NDArray[np.bool_]]
     idle: bool
 
+    @property
+    def nbytes(self) -> int:
+        arrays: list[NDArray[Any]] = [*self.totals.values(), self.short, self.area_mean]
+        return sum(int(a.nbytes) for a in arrays) + int(self.area_last.nbytes)
+
 
 @dataclass(frozen=True)
 class _Sim:
@@ -854,8 +850,7 @@ def _simulate(
     inputs, chunk = chunk_inputs(model, sc, arrivals, draws, sizes, seed, services=services)
     took["inputs"] = _ms(t0)
     t1 = time.perf_counter()
-    with _engine_guard():
-        out = simulate(inputs, stochastic=True)
+    out = simulate(inputs, stochastic=True)
     took["simulation"] = _ms(t1)
     t2 = time.perf_counter()
     # service by service: the same figures, from arrays a sixth the size (less memory to take
