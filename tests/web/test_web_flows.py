@@ -452,7 +452,7 @@ def test_a_newer_slider_request_from_the_page_replaces_a_waiting_one(
 
     first = threading.Thread(target=ask, args=("first", 20))
     first.start()
-    while lanes.waiting(False) < 1:  # until the first request waits in the lane
+    while lanes.waiting("full") < 1:  # until the first request waits in the lane
         threading.Event().wait(0.01)
     second = threading.Thread(target=ask, args=("second", 30))
     second.start()
@@ -463,4 +463,4 @@ def test_a_newer_slider_request_from_the_page_replaces_a_waiting_one(
     second.join(120)
     assert answers["second"].status_code == 200
     assert answers["second"].json()["settings"]["police_reports"] == 30
-    assert lanes.counts[False].dropped == 1
+    assert lanes.counts["full"].dropped == 1

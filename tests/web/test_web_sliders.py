@@ -62,13 +62,13 @@ def test_a_newer_request_from_the_session_supersedes_a_waiting_one(lanes: Slider
     b = lanes.submit("b", preview=False, owner="s1", settings=2, compute=ran.job("b"))
     with pytest.raises(Superseded):  # answered at once, before the lane is free
         a.result(WAIT)
-    assert lanes.waiting(False) == 1  # a's computation left the queue
+    assert lanes.waiting("full") == 1  # a's computation left the queue
     release.set()
     assert b.result(WAIT) == {"name": "b"}
     assert blocker.result(WAIT) == {"name": "blocker"}
     assert ran.names == ["b"]  # a was never computed
-    assert lanes.counts[False].dropped == 1
-    assert lanes.counts[False].superseded == 1
+    assert lanes.counts["full"].dropped == 1
+    assert lanes.counts["full"].superseded == 1
 
 
 def test_other_sessions_scripts_and_the_same_settings_are_not_superseded(
@@ -101,7 +101,7 @@ def test_identical_settings_share_one_computation(lanes: SliderTraffic) -> None:
     release.set()
     assert [a.result(WAIT) for a in answers] == [{"name": "same"}] * 6
     assert ran.names == ["same"]
-    assert lanes.counts[False].joined == 5
+    assert lanes.counts["full"].joined == 5
 
 
 def test_a_shared_computation_survives_one_of_its_requests_being_superseded(
@@ -158,9 +158,63 @@ def test_a_request_whose_client_went_away_is_not_computed(lanes: SliderTraffic) 
     kept = lanes.submit("k", preview=False, owner="s3", settings=2, compute=ran.job("k"))
     lanes.withdraw(gone)
     lanes.withdraw(shared)  # another request still waits for the same computation
-    assert lanes.waiting(False) == 1
+    assert lanes.waiting("full") == 1
     release.set()
     assert kept.result(WAIT) == {"name": "k"}
     assert ran.names == ["k"]
-    assert lanes.counts[False].withdrawn == 2
-    assert lanes.counts[False].dropped == 1
+    assert lanes.counts["full"].withdrawn == 2
+    assert lanes.counts["full"].dropped == 1
+
+
+def test_quick_full_results_do_not_wait_behind_a_heavy_one(lanes: SliderTraffic) -> None:
+    """A heavy full result (the engine for several services) has its own lane: a quick full
+    result is computed while a heavy one runs, and heavy ones queue among themselves."""
+    ran = Ran()
+    running, release = threading.Event(), threading.Event()
+
+    def heavy() -> dict[str, Any]:
+        running.set()
+        release.wait(WAIT)
+        return {"name": "heavy"}
+
+    first = lanes.submit("h1", preview=False, owner="s1", settings=1, compute=heavy, heavy=True)
+    assert running.wait(WAIT)
+    second = lanes.submit(
+        "h2", preview=False, owner="s2", settings=2, compute=ran.job("h2"), heavy=True
+    )
+    quick = lanes.submit("q", preview=False, owner="s3", settings=3, compute=ran.job("q"))
+    assert quick.result(WAIT) == {"name": "q"}
+    assert lanes.waiting("heavy") == 1
+    assert not second.done()
+    release.set()
+    assert first.result(WAIT) == {"name": "heavy"}
+    assert second.result(WAIT) == {"name": "h2"}
+    assert ran.names == ["q", "h2"]
+    assert lanes.counts["heavy"].computed == 2
+    assert lanes.counts["full"].computed == 1
+
+
+def test_a_newer_request_supersedes_the_sessions_request_in_another_lane(
+    lanes: SliderTraffic,
+) -> None:
+    ran = Ran()
+    release, _ = _block(lanes)
+    held = threading.Event()
+
+    def hold() -> dict[str, Any]:
+        held.set()
+        release.wait(WAIT)
+        return {"name": "heavy blocker"}
+
+    lanes.submit("hb", preview=False, owner=None, settings=0, compute=hold, heavy=True)
+    assert held.wait(WAIT)
+    old = lanes.submit(
+        "old", preview=False, owner="s1", settings=1, compute=ran.job("old"), heavy=True
+    )
+    new = lanes.submit("new", preview=False, owner="s1", settings=2, compute=ran.job("new"))
+    with pytest.raises(Superseded):
+        old.result(WAIT)
+    release.set()
+    assert new.result(WAIT) == {"name": "new"}
+    assert "old" not in ran.names
+    assert lanes.counts["heavy"].dropped == 1

@@ -12,6 +12,7 @@ the specs built from a kept template equal altair's).
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -143,3 +144,45 @@ def test_a_lever_on_one_service_leaves_every_other_services_figures_as_they_were
                 continue
             assert row == base[s], (key, s)  # every figure, and "base" is its own mean
             assert all(row[m]["base"] == row[m]["mean"] for m in YEARLY)
+
+
+def test_heavy_says_when_the_engine_would_run_for_several_services(
+    model: Model,
+) -> None:
+    ex = Explorer(model, replicates=REPLICATES, seed=SEED)
+    demand = {"police_reports": 35.0}
+    assert ex.heavy(None, demand)  # every service at a demand not worked out yet
+    assert not ex.heavy(None, {"fte.ISVA": 35.0})  # one service; the rest as they stand
+    assert not ex.heavy(None, {"cost_per_fte": 35.0})  # no engine
+    ex.evaluate(None, demand)
+    assert not ex.heavy(None, demand)  # the result is kept
+    assert not ex.heavy(None, {**demand, "fte.ISVA": 35.0})  # one service at that demand
+    assert ex.heavy(None, {**demand, "fte.ISVA": 35.0, "fte.IDVA": 35.0})  # two
+    assert ex.heavy(None, {"police_reports": 40.0})
+
+
+def test_quick_and_heavy_results_worked_out_at_once_are_those_worked_out_alone(
+    model: Model,
+) -> None:
+    """The explorer computes a quick and a heavy result on threads of their own, sharing
+    its kept runs: results asked for from several threads at once equal those of a fresh
+    explorer asked one at a time."""
+    asks = [
+        {"police_reports": -20.0},
+        {"fte.ISVA": 20.0},
+        {"referral_share": 15.0, "fte.IDVA": -10.0},
+        {"support_duration.ESS": 30.0},
+        {"police_reports": -20.0, "fte.COUNSELLING": 10.0},
+        {"cost_per_fte": 5.0, "fte.ISVA": 20.0},
+    ]
+    drop = ("timing_ms", "timings_ms", "cached")
+
+    def strip(result: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in result.items() if k not in drop}
+
+    together = Explorer(model, replicates=REPLICATES, seed=SEED)
+    with ThreadPoolExecutor(len(asks)) as pool:
+        got = list(pool.map(lambda s: together.evaluate(None, s), asks))
+    alone = Explorer(model, replicates=REPLICATES, seed=SEED)
+    for settings, result in zip(asks, got, strict=True):
+        assert strip(result) == strip(alone.evaluate(None, settings)), settings

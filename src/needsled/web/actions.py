@@ -286,9 +286,14 @@ def queue_evaluation(
     that building one model's explorer never holds up another's lane); then the computation
     waits its turn, shared with identical requests, and is dropped if a newer request from
     the same browser session supersedes it before it starts."""
-    lever_list = explorer_for(app, stored).levers()
+    explorer = explorer_for(app, stored)
+    lever_list = explorer.levers()
     clean = clean_settings(lever_list, settings)
     base = base_scenario(stored, scenario)
+    try:
+        heavy = not preview and explorer.heavy(base, clean)
+    except ValueError as exc:
+        raise _explain(exc) from None
     filled = {str(lv["name"]): float(lv["default"]) for lv in lever_list} | clean
     key = (stored.id, stored.sha256, base, preview, tuple(sorted(filled.items())))
     owner = None if who.session_id is None else (who.session_id, stored.id)
@@ -298,4 +303,5 @@ def queue_evaluation(
         owner=owner,
         settings=(base, tuple(sorted(filled.items()))),
         compute=lambda: evaluate(app, stored, base, clean, preview=preview),
+        heavy=heavy,
     )

@@ -129,24 +129,28 @@ RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT = 32, 24, 4
 # six services of about fifteen colleagues' settings at once)
 SERVICES_KEPT_BYTES = 384 * 2**20
 NO_AREAS = np.arange(0)  # capacity() for the cost per FTE alone
-_WORKERS: dict[bool, ThreadPoolExecutor] = {}
+_WORKERS: dict[str, ThreadPoolExecutor] = {}
 _WORKERS_LOCK = threading.Lock()
 
 
-def _worker(preview: bool) -> ThreadPoolExecutor:
-    """The one thread that computes every explorer's full results (or previews).
+def _worker(lane: str) -> ThreadPoolExecutor:
+    """The one thread that computes every explorer's results of a kind: ``preview``,
+    ``full`` (full results that run the engine for one service at most) or ``heavy`` (those
+    that run it for several: a demand lever moved).
 
-    One thread, not the caller's: a web server answers from a pool of threads, and glibc
-    gives each thread its own malloc arena, which keeps the largest working set it has held
-    (about 0.5 GB for a full result of the London example at 200 replicates). Computed on
-    one thread, that memory is held once and reused, so the server's memory stays flat; it
-    also runs one computation at a time, which is all two cores can do anyway. Previews
-    have their own thread, so that they never wait behind a full result."""
+    One thread per kind, not the caller's: a web server answers from a pool of threads, and
+    glibc gives each thread its own malloc arena, which keeps the largest working set it has
+    held (about 0.5 GB for a full result of the London example at 200 replicates). Computed
+    on a few threads, that memory is held a few times, not once per server thread, so the
+    server's memory stays flat. Previews have their own thread, so that they never wait
+    behind a full result, and a heavy result (about 1 s on two idle cores) has its own, so
+    that the quick ones (0.2 s or less) do not queue behind it: the engine runs without the
+    interpreter lock, so a quick result's Python goes on while a heavy result's engine runs.
+    """
     with _WORKERS_LOCK:
-        if preview not in _WORKERS:
-            name = "needsled-explore-" + ("preview" if preview else "full")
-            _WORKERS[preview] = ThreadPoolExecutor(1, thread_name_prefix=name)
-        return _WORKERS[preview]
+        if lane not in _WORKERS:
+            _WORKERS[lane] = ThreadPoolExecutor(1, thread_name_prefix=f"needsled-explore-{lane}")
+        return _WORKERS[lane]
 
 
 RANGE = re.compile(r" \(([^()–]+)–\1\)")  # "(12–12)": a range with nothing in it
@@ -484,7 +488,8 @@ class Explorer:
         with self._cache_lock:
             found = self._results.get(key)
         if found is None:
-            task = _worker(preview).submit(self._compute_once, key, base, values, preview)
+            lane = "preview" if preview else "heavy" if self._heavy(base, values) else "full"
+            task = _worker(lane).submit(self._compute_once, key, base, values, preview)
             found, computed = task.result()
         with self._cache_lock:
             self._results[key] = found
@@ -492,6 +497,36 @@ class Explorer:
             while len(self._results) > RESULTS_KEPT:
                 self._results.popitem(last=False)
         return {**found, "cached": not computed, "timing_ms": _ms(t0)}
+
+    def heavy(self, scenario: str | None, settings: Mapping[str, float]) -> bool:
+        """Whether :meth:`evaluate` would run the engine for more than one service for these
+        settings now (a demand lever moved to a setting not worked out lately): about 1 s
+        for the London example, where the others take 0.2 s or less. A web server can queue
+        the two kinds apart (the explorer computes them on threads of their own)."""
+        return self._heavy(self._base(scenario), self._check(settings))
+
+    def _heavy(self, base: Scenario, values: dict[str, float]) -> bool:
+        engine = tuple((k, x) for k, x in values.items() if self._specs[k].lever in ENGINE_KINDS)
+        with self._cache_lock:
+            if (False, base.name, tuple(values.items())) in self._results:
+                return False
+            flow = (base.name, engine, False)
+            if flow in self._bases or flow in self._flows:
+                return False
+            keys = self._part_keys(base.name, values)
+            return sum(k not in self._base_kept and k not in self._kept for k in keys) > 1
+
+    def _demand_levers(self, values: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+        return tuple((k, x) for k, x in values.items() if self._specs[k].lever in DEMAND_KINDS)
+
+    def _part_keys(self, base: str, values: Mapping[str, float]) -> list[tuple[Any, ...]]:
+        """The key of each service's part of a stochastic run: (scenario, demand levers,
+        service, its own levers)."""
+        demand = self._demand_levers(values)
+        return [
+            (base, demand, s, tuple(values.get(f"{kind}.{code}", 0.0) for kind in SERVICE_KINDS))
+            for s, code in enumerate(self.model.services.codes)
+        ]
 
     def _compute_once(
         self, key: tuple[Any, ...], base: Scenario, values: dict[str, float], preview: bool
@@ -529,8 +564,7 @@ class Explorer:
         else:
             rng = np.random.default_rng([self.seed, 3, zlib.crc32(sc.name.encode())])
             sizes = lever_sizes(sc, self.replicates, rng)  # as projection.run draws them
-            demand = tuple(kx for kx in engine if self._specs[kx[0]].lever in DEMAND_KINDS)
-            sim = self._sim(base.name, demand, values, sc, sizes, took)
+            sim = self._sim(base.name, values, sc, sizes, took)
             t3 = time.perf_counter()
             cost = capacity(self.model, sc, self._draws, sizes, areas=NO_AREAS).cost_per_fte
             flow = _assemble(sim, cost, det, self._years, self._spans, self.model)
@@ -548,7 +582,6 @@ class Explorer:
     def _sim(
         self,
         base: str,
-        demand: tuple[tuple[str, float], ...],
         values: dict[str, float],
         sc: Scenario,
         sizes: LeverSizes,
@@ -557,19 +590,20 @@ class Explorer:
         """The stochastic engine run for these settings, service by service: each service
         whose part was kept for the same demand levers and the same levers of its own is
         reused, and the engine runs the others alone (each service of each chain has its own
-        random stream, so they come out as in a run of every service)."""
+        random stream, so they come out as in a run of every service). Two threads may run
+        it at once (a quick and a heavy result): the kept parts are read and written under
+        the lock, the engine runs outside it."""
+        demand = self._demand_levers(values)
         at_demand = all(x == self._specs[k].default for k, x in demand)
-        keys = [
-            (base, demand, s, tuple(values.get(f"{kind}.{code}", 0.0) for kind in SERVICE_KINDS))
-            for s, code in enumerate(self.model.services.codes)
-        ]
+        keys = self._part_keys(base, values)
         found: list[_Service | None] = []
-        for key in keys:
-            kept = self._base_kept.get(key)
-            if kept is None and key in self._kept:
-                self._kept.move_to_end(key)
-                kept = self._kept[key]
-            found.append(kept)
+        with self._cache_lock:
+            for key in keys:
+                kept = self._base_kept.get(key)
+                if kept is None and key in self._kept:
+                    self._kept.move_to_end(key)
+                    kept = self._kept[key]
+                found.append(kept)
         missing = [s for s, kept in enumerate(found) if kept is None]
         took["simulated_services"] = len(missing)
         if missing:
@@ -579,26 +613,31 @@ class Explorer:
             fresh = _simulate(
                 self.model, sc, arrivals, self._draws, sizes, self.seed, missing, self._spans, took
             )
-            for s, part in zip(missing, fresh, strict=True):
-                found[s] = part
-                key = keys[s]
-                if at_demand and not any(key[3]):  # as it stands: most moves start there
-                    self._base_kept[key] = part
-                else:
-                    self._kept[key] = part
-            used = sum(part.nbytes for part in self._kept.values())
-            while len(self._kept) > 1 and used > SERVICES_KEPT_BYTES:
-                used -= self._kept.popitem(last=False)[1].nbytes
+            with self._cache_lock:
+                for s, part in zip(missing, fresh, strict=True):
+                    found[s] = part
+                    key = keys[s]
+                    if at_demand and not any(key[3]):  # as it stands: most moves start there
+                        self._base_kept[key] = part
+                    else:
+                        self._kept[key] = part
+                used = sum(part.nbytes for part in self._kept.values())
+                while len(self._kept) > 1 and used > SERVICES_KEPT_BYTES:
+                    used -= self._kept.popitem(last=False)[1].nbytes
         return _Sim(tuple(part for part in found if part is not None))
 
     def _arrivals(self, key: tuple[Any, ...], sc: Scenario, sizes: Any) -> F64:
         """Expected referrals (R, A, S, T, 2) for the demand levers (the last four are kept)."""
-        if key not in self._demand:
-            self._demand[key] = referrals(self.model, self._paths, self._draws, sc, sizes)
+        with self._cache_lock:
+            if key in self._demand:
+                self._demand.move_to_end(key)
+                return self._demand[key]
+        arrivals = referrals(self.model, self._paths, self._draws, sc, sizes)
+        with self._cache_lock:
+            self._demand[key] = arrivals
             while len(self._demand) > DEMANDS_KEPT:
                 self._demand.popitem(last=False)
-        self._demand.move_to_end(key)
-        return self._demand[key]
+        return arrivals
 
     def _deterministic(self, sc: Scenario, arrivals: F64, sizes: LeverSizes) -> dict[str, F32]:
         """The deterministic run (``projection.run_chunk``) with its all-areas totals."""

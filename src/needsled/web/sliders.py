@@ -12,10 +12,14 @@ than two cores can compute. Between the route and the explorer:
 - **Identical settings share one computation**, across sessions and users: a request for the
   same model, scenario, mode and settings (defaults filled in) as one waiting or running
   joins it.
-- **One computation per mode at a time, in arrival order**, on a thread of its own (the
-  explorer computes each mode on one thread anyway): a waiting request can still be
+- **One computation per lane at a time, in arrival order**, on a thread of its own (the
+  explorer computes each kind on one thread anyway): a waiting request can still be
   superseded, and no session can fill the queue, since each has at most one waiting request
-  per settings. Previews have their own lane, so they never wait behind a full result.
+  per settings. There are three lanes: previews, so that they never wait behind a full
+  result; full results that run the engine for one service at most (0.2 s or less for the
+  London example); and *heavy* full results, which run it for several (a demand lever moved:
+  about 1 s), so that the many quick ones never queue behind a heavy one
+  (:meth:`needsled.web.explore.Explorer.heavy` tells them apart).
 - **Nothing for a client that has gone**: a request whose connection closes while it waits
   (the page aborted it, or a script gave up) is withdrawn, and its computation dropped if
   nobody else waits for it. Under overload this keeps the lane from working through answers
@@ -36,9 +40,10 @@ from typing import Any
 
 from needsled.web.errors import Refused, Unavailable
 
-__all__ = ["MAX_WAITING", "SliderTraffic", "Superseded"]
+__all__ = ["LANES", "MAX_WAITING", "SliderTraffic", "Superseded"]
 
 MAX_WAITING = 256
+LANES = ("preview", "full", "heavy")
 
 Result = dict[str, Any]
 
@@ -51,7 +56,7 @@ class Superseded(Refused):
 @dataclass(eq=False)
 class _Job:
     key: Hashable
-    preview: bool
+    lane: str
     compute: Callable[[], Result]
     waiters: list[_Waiter] = field(default_factory=list)
     started: bool = False
@@ -75,15 +80,15 @@ class LaneCounts:
 
 
 class SliderTraffic:
-    """The lanes (preview and full) between the explorer routes and the explorer."""
+    """The lanes (see :data:`LANES`) between the explorer routes and the explorer."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queues: dict[bool, deque[_Job]] = {True: deque(), False: deque()}
+        self._queues: dict[str, deque[_Job]] = {lane: deque() for lane in LANES}
         self._jobs: dict[Hashable, _Job] = {}  # waiting or running, by key
         self._waiting: dict[Hashable, list[_Waiter]] = {}  # by owner
-        self._pools: dict[bool, ThreadPoolExecutor] = {}
-        self.counts = {True: LaneCounts(), False: LaneCounts()}
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self.counts = {lane: LaneCounts() for lane in LANES}
 
     def submit(
         self,
@@ -93,11 +98,14 @@ class SliderTraffic:
         owner: Hashable | None,
         settings: Hashable,
         compute: Callable[[], Result],
+        heavy: bool = False,
     ) -> Future[Result]:
         """The answer for ``key`` (model, scenario, mode and settings), computed by
         ``compute`` unless a computation for the same key is waiting or running. ``owner``
         (a browser session and model, or None) and ``settings`` say which waiting requests
-        this one supersedes."""
+        this one supersedes; ``heavy``: a full result that runs the engine for several
+        services (its own lane)."""
+        lane = "preview" if preview else "heavy" if heavy else "full"
         waiter = _Waiter(owner, settings)
         superseded: list[_Waiter] = []
         run = False
@@ -110,23 +118,23 @@ class SliderTraffic:
                 mine.append(waiter)
             job = self._jobs.get(key)
             if job is None:
-                if len(self._queues[preview]) >= MAX_WAITING:
+                if len(self._queues[lane]) >= MAX_WAITING:
                     self._forget(waiter)
                     raise Unavailable("The explorer is busy; try again in a moment.")
-                job = _Job(key, preview, compute)
+                job = _Job(key, lane, compute)
                 self._jobs[key] = job
-                self._queues[preview].append(job)
+                self._queues[lane].append(job)
                 run = True
             else:
-                self.counts[preview].joined += 1
+                self.counts[job.lane].joined += 1
             job.waiters.append(waiter)
             waiter.job = job
-            self.counts[preview].superseded += len(superseded)
+            self.counts[lane].superseded += len(superseded)
         for old in superseded:
             if not old.answer.done():
                 old.answer.set_exception(Superseded())
         if run:
-            self._pool(preview).submit(self._run_next, preview)
+            self._pool(lane).submit(self._run_next, lane)
         return waiter.answer
 
     def withdraw(self, answer: Future[Result]) -> None:
@@ -138,12 +146,13 @@ class SliderTraffic:
                 for w in job.waiters:
                     if w.answer is answer:
                         self._detach(w)
-                        self.counts[job.preview].withdrawn += 1
+                        self.counts[job.lane].withdrawn += 1
                         return
 
-    def waiting(self, preview: bool) -> int:
+    def waiting(self, lane: str) -> int:
+        """How many computations wait (not running) in ``lane`` (one of :data:`LANES`)."""
         with self._lock:
-            return len(self._queues[preview])
+            return len(self._queues[lane])
 
     def shutdown(self) -> None:
         """Stop the lanes: requests still waiting are answered 503 (a computation running
@@ -162,12 +171,12 @@ class SliderTraffic:
 
     # -- inside -------------------------------------------------------------------------------
 
-    def _pool(self, preview: bool) -> ThreadPoolExecutor:
+    def _pool(self, lane: str) -> ThreadPoolExecutor:
         with self._lock:
-            if preview not in self._pools:
-                name = "needsled-sliders-" + ("preview" if preview else "full")
-                self._pools[preview] = ThreadPoolExecutor(1, thread_name_prefix=name)
-            return self._pools[preview]
+            if lane not in self._pools:
+                name = f"needsled-sliders-{lane}"
+                self._pools[lane] = ThreadPoolExecutor(1, thread_name_prefix=name)
+            return self._pools[lane]
 
     def _forget(self, waiter: _Waiter) -> None:
         """Take the waiter off its owner's list (under the lock)."""
@@ -189,15 +198,15 @@ class SliderTraffic:
         if waiter in job.waiters:
             job.waiters.remove(waiter)
         if not job.waiters and not job.started:
-            self._queues[job.preview].remove(job)
+            self._queues[job.lane].remove(job)
             del self._jobs[job.key]
-            self.counts[job.preview].dropped += 1
+            self.counts[job.lane].dropped += 1
 
-    def _run_next(self, preview: bool) -> None:
+    def _run_next(self, lane: str) -> None:
         """On the lane's thread: the oldest waiting computation (one submitted per job; a
         dropped job leaves one call with nothing to do)."""
         with self._lock:
-            queue = self._queues[preview]
+            queue = self._queues[lane]
             if not queue:
                 return
             job = queue.popleft()
@@ -215,7 +224,7 @@ class SliderTraffic:
             waiters, job.waiters = job.waiters, []
             for w in waiters:
                 self._forget(w)
-            self.counts[job.preview].computed += 1
+            self.counts[job.lane].computed += 1
         for w in waiters:
             if w.answer.done():
                 continue
