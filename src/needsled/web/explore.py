@@ -14,8 +14,8 @@ only what the levers change:
   a run depends only on the demand levers and its own levers, and every other service is
   taken from a part kept for the same settings; runs are kept service by service, reduced to
   what the page shows: each scenario's services as the scenario stands for good, and the
-  others simulated most lately, up to 384 MB (about fifteen colleagues' settings of
-  the London example at 200 replicates);
+  others simulated most lately, up to 512 MB (the six services at about twenty
+  colleagues' settings, for the London example at 200 replicates);
 - the cost of an FTE runs no engine: the shortfall's cost is worked out from a kept run's
   FTE shortfall, area by area and replicate by replicate, as the engine run works it out;
 - the money available and the year shown only rebuild the headline, the summary and the
@@ -44,10 +44,14 @@ levers run every service (about 1 s: the engine's 6,400 chains of six services t
 result from the deterministic run alone (the central line, no 80% band), under 0.1 s, for the
 page to show while a slider moves, and replace with :meth:`Explorer.evaluate`'s when it rests.
 
-**Threads.** Results are computed on one worker thread per mode (see :func:`_worker`), so the
-memory a computation needs is held once however many threads a web server answers from, and
-a preview never waits behind a full result. Results are shared between callers: treat them
-as read-only. Pure: no files, no web framework.
+**Threads.** Results are computed on one worker thread per kind (previews, full results that
+run the engine for one service at most, and *heavy* full results that run it for several:
+see :func:`_worker` and :meth:`Explorer.heavy`), so the memory a computation needs is held a
+few times however many threads a web server answers from, a preview never waits behind a
+full result, and a quick full result never waits behind a heavy one. The kept runs are read
+and written under the explorer's lock; the engine runs outside it, and without the
+interpreter lock. Results are shared between callers: treat them as read-only. Pure: no
+files, no web framework.
 """
 
 from __future__ import annotations
@@ -125,9 +129,10 @@ FLAGGED += ("fte_shortfall", "cost_shortfall")  # MONTHLY and YEARLY, but the we
 SERVICE_KINDS = ("fte", "support_duration")  # levers on one service's engine inputs
 RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT = 32, 24, 4
 # services' parts of runs at settings other than a scenario's as it stands, kept up to this
-# many bytes (the London example at 200 replicates: about 4 MB a part, so some 90 parts, the
-# six services of about fifteen colleagues' settings at once)
-SERVICES_KEPT_BYTES = 384 * 2**20
+# many bytes (the London example at 200 replicates: about 4 MB a part, so some 125 parts, the
+# six services at about twenty colleagues' settings at once: with fewer, over a few minutes
+# every colleague's demand levers are moved and the parts push one another out)
+SERVICES_KEPT_BYTES = 512 * 2**20
 NO_AREAS = np.arange(0)  # capacity() for the cost per FTE alone
 _WORKERS: dict[str, ThreadPoolExecutor] = {}
 _WORKERS_LOCK = threading.Lock()
