@@ -170,6 +170,15 @@ def _money(x: float) -> str:
     return f"£{v / 1e3:,.0f}k"
 
 
+def _figures(frame: pd.DataFrame, sel: Any) -> dict[tuple[str, str], dict[str, float]]:
+    """The selected rows' mean, p10 and p90 by (service, metric)."""
+    cols = {k: frame[k].to_numpy()[sel] for k in ("service", "metric", "mean", "p10", "p90")}
+    return {
+        (str(s), str(m)): {"mean": float(a), "p10": float(lo), "p90": float(hi)}
+        for s, m, a, lo, hi in zip(*cols.values(), strict=True)
+    }
+
+
 def headline(inp: ReportInputs, scenario: str) -> list[str]:
     """Plain-words sentences: per service, the waiting list at the end and the gap to close."""
     res, summ = inp.everywhere, inp.summary
@@ -177,27 +186,27 @@ def headline(inp: ReportInputs, scenario: str) -> list[str]:
     last_year = inp.last_year
     when = pd.Period(last, "M").strftime("%B %Y")
     out = []
-    sel = (res["scenario"] == scenario) & (res["month"] == last)
-    ends = res.loc[sel].set_index(["service", "metric"])
+    sel = ((res["scenario"] == scenario) & (res["month"] == last)).to_numpy(bool)
+    ends = _figures(res, sel)
     ysel = (
         (summ["scenario"] == scenario) & (summ["area"] == ALL_AREAS) & (summ["year"] == last_year)
-    )
-    year = summ.loc[ysel].set_index(["service", "metric"])
-    services = list(dict.fromkeys(ends.index.get_level_values(0).astype(str)))
-    cost = year["mean"].xs("cost_shortfall", level="metric").astype(float)
+    ).to_numpy(bool)
+    year = _figures(summ, ysel)
+    services = list(dict.fromkeys(str(s) for s in res["service"].to_numpy()[sel]))
+    cost = {s: f["mean"] for (s, m), f in year.items() if m == "cost_shortfall"}
     ranked = sorted(services, key=lambda s: -float(cost.get(s, 0.0)))
     for svc in ranked:
         name = inp.service_names.get(svc, svc)
-        fte = year.loc[(svc, "fte_shortfall")]
-        cost = year.loc[(svc, "cost_shortfall")]
-        if (svc, "waiting") in ends.index and ends.loc[(svc, "waiting"), "mean"] > 0:
-            w = ends.loc[(svc, "waiting")]
+        fte = year[(svc, "fte_shortfall")]
+        money = year[(svc, "cost_shortfall")]
+        if (svc, "waiting") in ends and ends[(svc, "waiting")]["mean"] > 0:
+            w = ends[(svc, "waiting")]
             lead = (
                 f"By {when} the {name} waiting list reaches {_fmt(w['mean'])} "
                 f"({_fmt(w['p10'])}–{_fmt(w['p90'])})"
             )
         else:
-            c = ends.loc[(svc, "caseload_per_fte")]
+            c = ends[(svc, "caseload_per_fte")]
             lead = (
                 f"By {when} {name} caseloads reach {_fmt(c['mean'])} open cases per FTE "
                 f"({_fmt(c['p10'])}–{_fmt(c['p90'])})"
@@ -205,7 +214,7 @@ def headline(inp: ReportInputs, scenario: str) -> list[str]:
         if fte["mean"] >= 0.05:
             gap = (
                 f"closing the gap needs {_fmt(fte['mean'])} more FTE "
-                f"({_fmt(fte['p10'])}–{_fmt(fte['p90'])}), {_money(cost['mean'])} a year"
+                f"({_fmt(fte['p10'])}–{_fmt(fte['p90'])}), {_money(money['mean'])} a year"
             )
         else:
             gap = "staffing meets the target wait"

@@ -59,6 +59,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -1267,7 +1268,7 @@ def _shortfall_rows(
 
 def _floats(x: F64) -> list[float | None]:
     """Numbers as altair puts them in a chart: floats, None where not finite."""
-    return [v if np.isfinite(v) else None for v in x.tolist()]
+    return [v if math.isfinite(v) else None for v in x.tolist()]
 
 
 def _with_rows(spec: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
