@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -277,3 +278,37 @@ def test_a_chunk_of_areas_gives_the_whole_runs_metrics_for_them(model: Model, ca
     _, some = _all_services(model, case, [30, 2, 5])
     for key, value in some.items():
         np.testing.assert_array_equal(value, whole[key][:, [30, 2, 5]], err_msg=key)
+
+
+def test_referrals_of_some_services_are_their_columns_of_every_services(tmp_path: Path) -> None:
+    """``referrals(..., services=...)`` (the explorer asks for the services it re-runs) gives
+    exactly those columns of the whole, in the order asked, with every kind of demand lever
+    moved; and a chunk of those services from them is the chunk from the whole."""
+    model = load_model(write_example(tmp_path / "m"))
+    levers = (
+        Lever(lever="police_reports", change=0.2, interval=(0.1, 0.3)),
+        Lever(lever="referral_share", change=-0.1),
+        Lever(lever="self_referral", change=0.15),
+        Lever(lever="referral_model", value="opt-out", offences=(model.offence_codes[-1],)),
+    )
+    sc = Scenario(name="moved", levers=levers)
+    rng = np.random.default_rng(4)
+    draws = draw_parameters(model, 6, rng)
+    sizes = lever_sizes(sc, 6, rng)
+    crime = rng.uniform(
+        0.0, 40.0, size=(6, len(model.area_codes), len(model.offence_codes), len(model.months))
+    )
+    whole = referrals(model, crime, draws, sc, sizes)
+    n_s = whole.shape[2]
+    for subset in ([0], [n_s - 1], [3, 1], list(range(n_s))[::-1], [2, 4, 5]):
+        part = referrals(model, crime, draws, sc, sizes, services=subset)
+        np.testing.assert_array_equal(part, whole[:, :, subset])
+        a, _ = chunk_inputs(model, sc, whole, draws, sizes, 1, services=subset)
+        b, _ = chunk_inputs(
+            model, sc, part, draws, sizes, 1, services=subset, arrivals_of_services=True
+        )
+        np.testing.assert_array_equal(a.arrivals, b.arrivals)
+    with pytest.raises(ValueError, match="arrivals for 2 services, not the 1"):
+        chunk_inputs(
+            model, sc, whole[:, :, :2], draws, sizes, 1, services=[0], arrivals_of_services=True
+        )

@@ -15,7 +15,7 @@ contribution to demand can be measured on its own (the waterfall).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from math import factorial
@@ -117,11 +117,14 @@ def referrals(
     scenario: Scenario,
     sizes: LeverSizes,
     active: Iterable[int] | None = None,
+    services: Sequence[int] | None = None,
 ) -> F64:
     """Expected referrals per month, shape (R, A, S, T, 2): class 0 priority, 1 standard.
 
     ``crime`` is (R, A, O, T) recorded crimes (forecast paths) before levers. ``active``
     limits which of the scenario's levers apply (all by default); the waterfall uses it.
+    ``services`` (indices) gives those services' columns alone, in that order, each exactly
+    its column of the whole (S is then their number).
     """
     on = set(range(len(scenario.levers))) if active is None else set(active)
     months = np.arange(model.first_month, model.first_month + crime.shape[-1])
@@ -164,6 +167,9 @@ def referrals(
     served = model.staffing.served.astype(float)  # (A, S)
     # (R,A,O,T) x (R,O,S) -> (R,A,S,T), for each class
     mix = draws.need_mix
+    if services is not None:
+        si = np.asarray(services, dtype=np.int64)
+        served, mix = served[:, si], np.ascontiguousarray(mix[:, :, si])
     out = np.empty((*engaged.shape[:2], mix.shape[2], engaged.shape[3], 2))
     out[..., 0] = np.einsum("raot,ros->rast", engaged * prio, mix)
     out[..., 1] = np.einsum("raot,ros->rast", engaged * (1.0 - prio), mix)

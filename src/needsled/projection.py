@@ -438,10 +438,12 @@ def chunk_inputs(
     areas: Sequence[int] | None = None,
     services: Sequence[int] | None = None,
     fte_base: F64 | None = None,
+    arrivals_of_services: bool = False,
 ) -> tuple[FlowInputs, Chunk]:
     """The engine's inputs for one scenario in some areas (default all) and some services
     (default all, in order), as :func:`run_chunk` simulates them, and what
-    :func:`chunk_metrics` needs besides.
+    :func:`chunk_metrics` needs besides. ``arrivals_of_services``: ``arrivals`` holds only
+    the ``services``' columns, in their order (``demand.referrals(..., services=...)``).
 
     Any subset of services runs on its own exactly as in a run of every service: each
     service of each chain has its own random stream (:func:`chain_seeds`), and a service's
@@ -453,7 +455,9 @@ def chunk_inputs(
     if len(np.unique(si)) != len(si):
         raise ValueError(f"a chunk's services must differ from one another, not {si.tolist()}")
     a_at, s_at = _at(ai), _at(si)  # slices where they can be: views, not copies
-    arr = arrivals[:, a_at][:, :, s_at]  # (R, A_c, S_c, T, 2)
+    arr = arrivals[:, a_at] if arrivals_of_services else arrivals[:, a_at][:, :, s_at]
+    if arr.shape[2] != len(si):
+        raise ValueError(f"arrivals for {arr.shape[2]} services, not the {len(si)} asked for")
     cap = capacity(model, sc, draws, sizes, fte_base, areas=ai, services=si)
     weekly = model.settings.step == "week"
     step_weeks = 1.0 if weekly else WEEKS_PER_MONTH

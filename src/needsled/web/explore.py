@@ -614,7 +614,7 @@ class Explorer:
         took["simulated_services"] = len(missing)
         if missing:
             t1 = time.perf_counter()
-            arrivals = self._arrivals((base, demand), sc, sizes)
+            arrivals = self._arrivals((base, demand), sc, sizes, missing)
             took["demand"] = _ms(t1)
             fresh = _simulate(
                 self.model, sc, arrivals, self._draws, sizes, self.seed, missing, self._spans, took
@@ -632,13 +632,15 @@ class Explorer:
                     used -= self._kept.popitem(last=False)[1].nbytes
         return _Sim(tuple(part for part in found if part is not None))
 
-    def _arrivals(self, key: tuple[Any, ...], sc: Scenario, sizes: Any) -> F64:
-        """Expected referrals (R, A, S, T, 2) for the demand levers (the last four are kept)."""
+    def _arrivals(self, key: tuple[Any, ...], sc: Scenario, sizes: Any, services: list[int]) -> F64:
+        """Expected referrals (R, A, S', T, 2) of ``services`` for the demand levers (the
+        last four are kept; each service's columns are those of every service's)."""
+        key = (*key, tuple(services))
         with self._cache_lock:
             if key in self._demand:
                 self._demand.move_to_end(key)
                 return self._demand[key]
-        arrivals = referrals(self.model, self._paths, self._draws, sc, sizes)
+        arrivals = referrals(self.model, self._paths, self._draws, sc, sizes, services=services)
         with self._cache_lock:
             self._demand[key] = arrivals
             while len(self._demand) > DEMANDS_KEPT:
@@ -886,13 +888,16 @@ def _simulate(
 ) -> tuple[_Service, ...]:
     """The engine for ``services`` (indices, in order) in every area, reduced service by
     service; any subset gives each service's figures of a run of every service.
+    ``arrivals``: those services' expected referrals alone (``referrals(..., services=)``).
 
     Every figure is computed as ``projection.run`` computes it, on the same values: the
     metrics as ``run_chunk`` gives them, the all-areas totals as ``with_total`` gives them.
     ``took``: milliseconds for the engine's inputs, the engine and the reduction."""
     t0 = time.perf_counter()
     si = np.asarray(services, dtype=np.int64)
-    inputs, chunk = chunk_inputs(model, sc, arrivals, draws, sizes, seed, services=services)
+    inputs, chunk = chunk_inputs(
+        model, sc, arrivals, draws, sizes, seed, services=services, arrivals_of_services=True
+    )
     took["inputs"] = _ms(t0)
     t1 = time.perf_counter()
     out = simulate(inputs, stochastic=True)
