@@ -9,6 +9,7 @@ import io
 import itertools
 import re
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -426,9 +427,10 @@ def test_deleting_a_model_asks_to_be_sure(app: FastAPI, signed_in: Any) -> None:
 def test_a_newer_slider_request_from_the_page_replaces_a_waiting_one(
     app: FastAPI, signed_in: tuple[TestClient, str, int]
 ) -> None:
-    """Through the API: while the full lane is busy, a session's waiting request for other
-    settings is answered 409 as soon as the same session asks again, and never computed;
-    the newer one is answered when its turn comes."""
+    """Through the API: while the heavy lane is busy (a demand lever moved runs the engine
+    for every service), a session's waiting request for other settings is answered 409 as
+    soon as the same session asks again, and never computed; the newer one is answered when
+    its turn comes."""
     c, csrf, mid = signed_in
     url = f"/api/models/{mid}/evaluate"
     h = {"X-CSRF-Token": csrf, "Cookie": f"needsled_session={c.cookies.get('needsled_session')}"}
@@ -441,7 +443,7 @@ def test_a_newer_slider_request_from_the_page_replaces_a_waiting_one(
         release.wait(60)
         return {}
 
-    lanes.submit("blocker", preview=False, owner=None, settings=0, compute=hold)
+    lanes.submit("blocker", preview=False, owner=None, settings=0, compute=hold, heavy=True)
     assert running.wait(60)
     answers: dict[str, Any] = {}
 
@@ -452,7 +454,9 @@ def test_a_newer_slider_request_from_the_page_replaces_a_waiting_one(
 
     first = threading.Thread(target=ask, args=("first", 20))
     first.start()
-    while lanes.waiting("full") < 1:  # until the first request waits in the lane
+    deadline = time.monotonic() + 60
+    while lanes.waiting("heavy") < 1:  # until the first request waits in the lane
+        assert time.monotonic() < deadline, "the request never waited in the heavy lane"
         threading.Event().wait(0.01)
     second = threading.Thread(target=ask, args=("second", 30))
     second.start()
@@ -463,4 +467,4 @@ def test_a_newer_slider_request_from_the_page_replaces_a_waiting_one(
     second.join(120)
     assert answers["second"].status_code == 200
     assert answers["second"].json()["settings"]["police_reports"] == 30
-    assert lanes.counts["full"].dropped == 1
+    assert lanes.counts["heavy"].dropped == 1
