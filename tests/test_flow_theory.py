@@ -70,7 +70,6 @@ import pytest
 from numpy.typing import NDArray
 from scipy import stats
 
-from needsled import _rng
 from needsled.flow import FlowInputs, FlowOutputs, simulate
 from needsled.queueing import mmc_mean_wait
 
@@ -824,34 +823,3 @@ def test_other_threads_run_while_the_kernel_does() -> None:
         longest, last = max(longest, now - last), now
     worker.join()
     assert longest < took / 3, f"paused {longest:.3f} s while a {took:.3f} s kernel ran"
-
-
-@numba.njit
-def _normals(n: int, seed: int) -> NDArray[np.float64]:
-    state = np.empty(1, dtype=np.uint64)
-    state[0] = seed
-    out = np.empty(n)
-    for i in range(n):
-        out[i] = _rng.normal(state)
-    return out
-
-
-def test_the_normal_sampler_is_standard_normal_in_its_body_and_its_tails() -> None:
-    """The engine's Normal draws (the ziggurat, behind every large binomial): mean, variance,
-    the law by Kolmogorov-Smirnov and by chi-square over 100 equiprobable bins, and the
-    share beyond each of a few points, the ziggurat's tail edge R among them (draws beyond it
-    come from the tail sampler), within Z_MC standard errors."""
-    x = np.concatenate([_normals(4_000_000, seed) for seed in (0x5EED, 0xBEEF, 0xC0FFEE)])
-    n = x.size
-    assert abs(x.mean()) <= Z_MC / math.sqrt(n)
-    assert abs(x.var() - 1.0) <= Z_MC * math.sqrt(2.0 / n)
-    assert stats.kstest(x, "norm").pvalue > CHI2_ALPHA
-    edges = stats.norm.ppf(np.linspace(0.0, 1.0, 101)[1:-1])
-    counts = np.bincount(np.searchsorted(edges, x), minlength=100)
-    assert stats.chisquare(counts).pvalue > CHI2_ALPHA
-    for t in (1.0, 2.5, _rng._ZIG_R - 0.05, _rng._ZIG_R, 4.0):
-        p = 2.0 * stats.norm.sf(t)
-        beyond = float((np.abs(x) > t).sum())
-        assert abs(beyond - n * p) <= Z_MC * math.sqrt(n * p * (1.0 - p)), t
-    assert (x > _rng._ZIG_R).any()
-    assert (x < -_rng._ZIG_R).any()

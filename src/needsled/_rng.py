@@ -11,9 +11,6 @@ slower than these.
 Samplers:
 
 - ``uniform``: 53-bit doubles in [0, 1).
-- ``normal``: the ziggurat of Marsaglia & Tsang (2000) in Doornik's (2005) 128-layer form,
-  with Marsaglia's (1964) tail beyond R = 3.4426: about 9 ns a draw here, where Box-Muller
-  (one draw of two kept) took 31 ns.
 - ``poisson``: inversion by sequential search for a mean below 30 (exact); above that the
   PTRS transformed rejection of Hörmann (1993), also exact.
 - ``binomial``: inversion (exact) when ``n·min(p, 1−p) < 30``; above that a Normal
@@ -56,56 +53,13 @@ def uniform(state: NDArray[np.uint64]) -> float:
     return float(next_u64(state) >> _S11) * _TWO53
 
 
-def _ziggurat(blocks: int, r: float, v: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The ziggurat's layer edges ``x`` (blocks + 1, falling from the base's V / f(R) to 0)
-    and each layer's share that lies wholly under the density, ``x[i + 1] / x[i]``."""
-    x = np.zeros(blocks + 1)
-    f = math.exp(-0.5 * r * r)
-    x[0], x[1] = v / f, r
-    for i in range(2, blocks):
-        x[i] = math.sqrt(-2.0 * math.log(v / x[i - 1] + f))
-        f = math.exp(-0.5 * x[i] * x[i])
-    return x, x[1:] / x[:-1]
-
-
-# Doornik (2005), "An improved ziggurat method to generate normal random samples": 128
-# layers of equal area V; the base layer holds the tail beyond R.
-_ZIG_R = 3.442619855899
-_ZIG_X, _ZIG_IN = _ziggurat(128, _ZIG_R, 9.91256303526217e-3)
-_LAYER = np.uint64(127)
-
-
-@nb.njit(cache=True)
-def _normal_tail(state: NDArray[np.uint64], negative: bool) -> float:
-    """A standard normal beyond ``±_ZIG_R`` (Marsaglia 1964)."""
-    while True:
-        u1 = uniform(state)
-        u2 = uniform(state)
-        if u1 <= 0.0 or u2 <= 0.0:
-            continue
-        x = math.log(u1) / _ZIG_R  # negative
-        if -2.0 * math.log(u2) >= x * x:
-            return x - _ZIG_R if negative else _ZIG_R - x
-
-
 @nb.njit(cache=True)
 def normal(state: NDArray[np.uint64]) -> float:
-    """A standard normal by the ziggurat (Marsaglia & Tsang 2000, Doornik's 128-layer
-    version): one 64-bit draw gives the layer (its low 7 bits) and the abscissa (its top 53
-    bits); 98.8% of draws return at once, the rest take the wedge or tail test."""
-    while True:
-        bits = next_u64(state)
-        i = int(bits & _LAYER)
-        u = 2.0 * (float(bits >> _S11) * _TWO53) - 1.0
-        if abs(u) < _ZIG_IN[i]:
-            return u * _ZIG_X[i]
-        if i == 0:
-            return _normal_tail(state, u < 0.0)
-        x = u * _ZIG_X[i]
-        f0 = math.exp(-0.5 * (_ZIG_X[i] * _ZIG_X[i] - x * x))
-        f1 = math.exp(-0.5 * (_ZIG_X[i + 1] * _ZIG_X[i + 1] - x * x))
-        if f1 + uniform(state) * (f0 - f1) < 1.0:
-            return x
+    u1 = uniform(state)
+    while u1 <= 0.0:
+        u1 = uniform(state)
+    u2 = uniform(state)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 
 @nb.njit(cache=True)
