@@ -800,12 +800,12 @@ def test_other_threads_run_while_the_kernel_does() -> None:
     it sees is a small part of the kernel's time (holding the lock, it would be all of it)."""
     inputs = _mixed_inputs(n_chains=48, n_steps=36)
     reps = 1
-    while True:  # a run long enough to tell the two apart: at least 0.4 s
+    while True:  # a run long enough to tell the two apart whatever else the machine runs
         big = _subset(inputs, np.tile(np.arange(48), reps))
         t0 = time.perf_counter()
         simulate(big)
         took = time.perf_counter() - t0
-        if took >= 0.4:
+        if took >= 1.0:
             break
         reps *= 2
     started = threading.Event()
@@ -822,4 +822,4 @@ def test_other_threads_run_while_the_kernel_does() -> None:
         now = time.perf_counter()
         longest, last = max(longest, now - last), now
     worker.join()
-    assert longest < took / 3, f"paused {longest:.3f} s while a {took:.3f} s kernel ran"
+    assert longest < took / 2, f"paused {longest:.3f} s while a {took:.3f} s kernel ran"
