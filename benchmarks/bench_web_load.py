@@ -177,6 +177,32 @@ def positions(lever: dict[str, Any], now: float, rng: random.Random, steps: int)
     return out
 
 
+def timed_post(
+    client: Client,
+    path: str,
+    body: dict[str, Any],
+    kind: str,
+    shared: Shared,
+    t0: float,
+    expected: tuple[int, ...],
+) -> float:
+    """POST one explorer request and record it (any status not ``expected`` is an error;
+    a full answer also records what the engine ran); returns its latency in seconds."""
+    start = time.perf_counter()
+    answer: Any = None
+    try:
+        status, answer = client.call("POST", path, body)
+        error = "" if status in expected else f"HTTP {status}: {str(answer)[:120]}"
+    except (OSError, urllib.error.URLError) as exc:  # timeouts, refused connections
+        status, error = 0, f"{type(exc).__name__}: {exc}"
+    took = time.perf_counter() - start
+    with shared.lock:
+        shared.samples.append(Sample(start - t0, took, kind, status, error))
+        if kind == "full" and status == 200 and isinstance(answer, dict):
+            shared.work.append(work_done(answer))
+    return took
+
+
 def session(
     i: int,
     args: argparse.Namespace,
@@ -206,16 +232,8 @@ def session(
             kind = "full"
             if args.preview_field and not last:
                 body["mode"], kind = "preview", "preview"
-            start = time.perf_counter()
-            try:
-                status, answer = client.call("POST", path, body)
-                error = "" if status == 200 else f"HTTP {status}: {str(answer)[:120]}"
-            except (OSError, urllib.error.URLError) as exc:  # timeouts, refused connections
-                status, error = 0, f"{type(exc).__name__}: {exc}"
-            took = time.perf_counter() - start
+            timed_post(client, path, body, kind, shared, t0, expected=(200,))
             sent += 1
-            with shared.lock:
-                shared.samples.append(Sample(start - t0, took, kind, status, error))
             time.sleep(args.think * rng.uniform(0.5, 1.5))
 
 
@@ -240,19 +258,7 @@ def session_page(
     helpers: list[threading.Thread] = []
 
     def record(kind: str, body: dict[str, Any]) -> float:
-        start = time.perf_counter()
-        answer: Any = None
-        try:
-            status, answer = client.call("POST", path, body)
-            error = "" if status in (200, 409) else f"HTTP {status}: {str(answer)[:120]}"
-        except (OSError, urllib.error.URLError) as exc:  # timeouts, refused connections
-            status, error = 0, f"{type(exc).__name__}: {exc}"
-        took = time.perf_counter() - start
-        with shared.lock:
-            shared.samples.append(Sample(start - t0, took, kind, status, error))
-            if kind == "full" and status == 200 and isinstance(answer, dict):
-                shared.work.append(work_done(answer))
-        return took
+        return timed_post(client, path, body, kind, shared, t0, expected=(200, 409))
 
     def allowed() -> bool:
         with lock:

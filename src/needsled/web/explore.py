@@ -512,23 +512,25 @@ class Explorer:
         return self._heavy(self._base(scenario), self._check(settings))
 
     def _heavy(self, base: Scenario, values: dict[str, float]) -> bool:
-        engine = tuple((k, x) for k, x in values.items() if self._specs[k].lever in ENGINE_KINDS)
         with self._cache_lock:
             if (False, base.name, tuple(values.items())) in self._results:
                 return False
-            flow = (base.name, engine, False)
+            flow = (base.name, self._levers_of(values, ENGINE_KINDS), False)
             if flow in self._bases or flow in self._flows:
                 return False
             keys = self._part_keys(base.name, values)
             return sum(k not in self._base_kept and k not in self._kept for k in keys) > 1
 
-    def _demand_levers(self, values: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
-        return tuple((k, x) for k, x in values.items() if self._specs[k].lever in DEMAND_KINDS)
+    def _levers_of(
+        self, values: Mapping[str, float], kinds: tuple[str, ...]
+    ) -> tuple[tuple[str, float], ...]:
+        """The settings of the levers of these kinds, in page order."""
+        return tuple((k, x) for k, x in values.items() if self._specs[k].lever in kinds)
 
     def _part_keys(self, base: str, values: Mapping[str, float]) -> list[tuple[Any, ...]]:
         """The key of each service's part of a stochastic run: (scenario, demand levers,
         service, its own levers)."""
-        demand = self._demand_levers(values)
+        demand = self._levers_of(values, DEMAND_KINDS)
         return [
             (base, demand, s, tuple(values.get(f"{kind}.{code}", 0.0) for kind in SERVICE_KINDS))
             for s, code in enumerate(self.model.services.codes)
@@ -548,7 +550,7 @@ class Explorer:
     def _flow(self, base: Scenario, values: dict[str, float], preview: bool) -> tuple[_Flow, bool]:
         """The engine's run for the levers that change it (the last few are kept), and
         whether it ran now."""
-        engine = tuple((k, x) for k, x in values.items() if self._specs[k].lever in ENGINE_KINDS)
+        engine = self._levers_of(values, ENGINE_KINDS)
         key = (base.name, engine, preview)
         at_base = all(x == self._specs[k].default for k, x in engine)
         with self._cache_lock:
@@ -599,7 +601,7 @@ class Explorer:
         random stream, so they come out as in a run of every service). Two threads may run
         it at once (a quick and a heavy result): the kept parts are read and written under
         the lock, the engine runs outside it."""
-        demand = self._demand_levers(values)
+        demand = self._levers_of(values, DEMAND_KINDS)
         at_demand = all(x == self._specs[k].default for k, x in demand)
         keys = self._part_keys(base, values)
         found: list[_Service | None] = []
@@ -852,8 +854,9 @@ class _Service:
 
     @property
     def nbytes(self) -> int:
-        arrays: list[NDArray[Any]] = [*self.totals.values(), self.short, self.area_mean]
-        return sum(int(a.nbytes) for a in arrays) + int(self.area_last.nbytes)
+        arrays: list[NDArray[Any]] = [*self.totals.values(), self.short]
+        arrays += [self.area_mean, self.area_last]
+        return sum(int(a.nbytes) for a in arrays)
 
 
 @dataclass(frozen=True)
