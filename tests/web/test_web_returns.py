@@ -22,8 +22,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 from web_helpers import PASSWORD, add_user, client, sign_in
 from web_models import small_model, zipped
-from web_returns import counts, fill, filled_return, rows_by_key, stored_counts
+from web_returns import counts, fill, filled_return, stored_counts
 
+from _returns_quarter import rows_by_key
 from needsled.io.load import load_model
 from needsled.web import actions
 from needsled.web.auth import Principal
@@ -214,6 +215,28 @@ def test_record_level_files_are_refused(app: FastAPI, model_dir: Path, tmp_path:
     assert r.status_code == 422
     assert "record-level" in r.json()["problems"][0]["message"]
     assert _returns(app) == []
+
+
+def test_more_returns_than_one_upload_takes_are_refused_not_cut(
+    app: FastAPI, model_dir: Path, tmp_path: Path
+) -> None:
+    """51 files at once: refused with the limit named and nothing stored (a 51st file is not
+    silently dropped); the first of them alone is stored."""
+    mid = _setup(app, model_dir)
+    one = filled_return(model_dir, "RCC", QUARTER, tmp_path / "one")
+    data = one.read_bytes()
+    with client(app) as c:
+        csrf = sign_in(c, "comm@a.org")
+        url = f"/api/models/{mid}/returns"
+        h = {"X-CSRF-Token": csrf}
+        many = [("files", (f"r{i:02d}.xlsx", data)) for i in range(51)]
+        r = c.post(url, files=many, headers=h)
+        assert r.status_code == 422
+        assert any("more than 50 files" in p["message"] for p in r.json()["problems"])
+        assert _returns(app) == []
+        r = c.post(url, files=many[:1], headers=h)
+        assert r.status_code == 201, r.text[:300]
+    assert _returns(app)
 
 
 def test_a_provider_never_sees_another_providers_returns(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -44,6 +45,25 @@ def loaded_model(app: AppState, stored: StoredModel) -> Model:
     return app.models.model(stored.id, stored.sha256, stored.name, _archive(app, stored.id))
 
 
+@contextmanager
+def audit_refusal(app: AppState, who: Principal, obj: str, ip: str) -> Iterator[None]:
+    """Audit an upload the block refuses (ValidationFailed: "refused: N problem(s)"), then
+    let the refusal go on."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        with app.store.session() as db:
+            app.store.audit(
+                db,
+                "upload",
+                user=who.user,
+                obj=obj,
+                outcome=f"refused: {len(exc.problems)} problem(s)",
+                ip=ip,
+            )
+        raise
+
+
 def upload_model(
     app: AppState, who: Principal, name: str, files: Sequence[tuple[str, bytes]], ip: str
 ) -> StoredModel:
@@ -51,7 +71,7 @@ def upload_model(
     access.require_role(who, ("admin", "commissioner", "provider"))
     total = sum(len(b) for _, b in files)
     limit = app.config.max_upload_bytes
-    try:
+    with audit_refusal(app, who, f"model {safe_name(name, 'upload')}", ip):
         if total > limit:
             raise ValidationFailed(
                 "The upload is too large.",
@@ -73,17 +93,6 @@ def upload_model(
                 "This model holds data that is not yours; nothing was stored.",
                 [_not_yours(who, services, summary)],
             )
-    except ValidationFailed as exc:
-        with app.store.session() as db:
-            app.store.audit(
-                db,
-                "upload",
-                user=who.user,
-                obj=f"model {safe_name(name, 'upload')}",
-                outcome=f"refused: {len(exc.problems)} problem(s)",
-                ip=ip,
-            )
-        raise
     display = safe_name(name or model.name, "model")
     with app.store.session() as db:
         row = StoredModel(
@@ -295,13 +304,14 @@ def queue_evaluation(
     except ValueError as exc:
         raise _explain(exc) from None
     filled = {str(lv["name"]): float(lv["default"]) for lv in lever_list} | clean
-    key = (stored.id, stored.sha256, base, preview, tuple(sorted(filled.items())))
+    every = tuple(sorted(filled.items()))
+    key = (stored.id, stored.sha256, base, preview, every)
     owner = None if who.session_id is None else (who.session_id, stored.id)
     return app.sliders.submit(
         key,
         preview=preview,
         owner=owner,
-        settings=(base, tuple(sorted(filled.items()))),
+        settings=(base, every),
         compute=lambda: evaluate(app, stored, base, clean, preview=preview),
         heavy=heavy,
     )

@@ -439,7 +439,7 @@ def report_file(
 
 # provider returns -------------------------------------------------------------------------
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX = provider_returns.XLSX
 Quarter = Annotated[str, Query(max_length=10, description="calendar quarter YYYY-Qn")]
 ProviderCode = Annotated[
     str | None, Query(max_length=40, description="the provider (admins and commissioners)")
@@ -463,7 +463,8 @@ async def upload_returns(
     """Upload filled-in returns; 422 lists every problem (file, sheet, cell); nothing is
     stored unless every file is clean."""
     limit = state_of(request).config.max_upload_bytes
-    got = [(f.filename or "", await f.read(limit + 1)) for f in files[:50]]
+    most = provider_returns.MAX_RETURN_FILES + 1  # one more, to be refused
+    got = [(f.filename or "", await f.read(limit + 1)) for f in files[:most]]
     return await run_in_threadpool(
         provider_returns.upload_returns, state_of(request), who, model_id, got, client_ip(request)
     )

@@ -416,8 +416,6 @@ def report_file(
 
 # provider returns ---------------------------------------------------------------------------
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
 
 @router.get("/returns", response_class=HTMLResponse)
 def returns_index(who: CurrentUser, request: Request) -> Response:
@@ -430,17 +428,14 @@ def _returns_page(
 ) -> HTMLResponse:
     app = state_of(request)
     view = provider_returns.returns_view(app, who, model_id)
-    tables = provider_returns.outcomes(app, who, model_id)
+    tables = provider_returns.tables_of(view.returns)
     context: dict[str, Any] = {"problems": [], "message": "", "done": ""} | extra
     return render(
         request,
         "returns.html.j2",
         status=status,
         view=view,
-        tables=[
-            (name, provider_returns.TITLES[name], provider_returns.table_json(t, page=True))
-            for name, t in tables.items()
-        ],
+        tables=provider_returns.page_tables(tables),
         **context,
     )
 
@@ -465,7 +460,8 @@ async def upload_returns(
 ) -> Response:
     app = state_of(request)
     limit = app.config.max_upload_bytes
-    got = [(f.filename or "", await f.read(limit + 1)) for f in files[:50]]
+    most = provider_returns.MAX_RETURN_FILES + 1  # one more, to be refused
+    got = [(f.filename or "", await f.read(limit + 1)) for f in files[:most]]
     try:
         rows = await run_in_threadpool(
             provider_returns.upload_returns, app, who, model_id, got, client_ip(request)
@@ -494,7 +490,9 @@ def return_template(
             request, who, model_id, status=422, problems=exc.problems, message=exc.message
         )
     return Response(
-        data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        data,
+        media_type=provider_returns.XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
@@ -518,16 +516,8 @@ def return_outcome_csv(
 def return_page(return_id: Id, who: CurrentUser, request: Request) -> Response:
     app = state_of(request)
     row = provider_returns.return_for(app, who, return_id)
-    tables = provider_returns.return_outcomes(app, who, return_id)
-    return render(
-        request,
-        "return.html.j2",
-        ret=row,
-        tables=[
-            (name, provider_returns.TITLES[name], provider_returns.table_json(t, page=True))
-            for name, t in tables.items()
-        ],
-    )
+    tables = provider_returns.tables_of([row])
+    return render(request, "return.html.j2", ret=row, tables=provider_returns.page_tables(tables))
 
 
 # admin: users, audit; API tokens ----------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from needsled.errors import InputError
 from needsled.returns.format import COLUMNS
 from needsled.web import access
-from needsled.web.actions import loaded_model
+from needsled.web.actions import audit_refusal, loaded_model
 from needsled.web.auth import Principal
 from needsled.web.db import ProviderReturn, StoredModel, utcnow
 from needsled.web.errors import NotFound, ValidationFailed
@@ -42,6 +42,7 @@ from needsled.web.uploads import (
     MAX_UNPACKED,
     WORKBOOKS,
     model_directory,
+    model_served,
     problem_rows,
     safe_name,
     workbook_size,
@@ -52,13 +53,17 @@ __all__ = [
     "ReturnsView",
     "outcome_csv",
     "outcomes",
+    "page_tables",
     "return_for",
-    "return_outcomes",
     "returns_models",
     "returns_view",
+    "tables_of",
     "template",
     "upload_returns",
 ]
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_RETURN_FILES = 50  # returns in one upload
 
 #: the suppressed tables, in the order pages show them
 OUTCOME_TABLES = (
@@ -100,13 +105,7 @@ def _directory(app: AppState, stored: StoredModel) -> dict[str, Any]:
         return found
     model = loaded_model(app, stored)
     directory = model_directory(model)
-    st = model.staffing
-    served = [
-        [s, a]
-        for j, s in enumerate(model.services.codes)
-        for i, a in enumerate(model.area_codes)
-        if st.served[i, j]
-    ]
+    served = model_served(model)
     with app.store.session() as db:
         row = db.get(StoredModel, stored.id)
         if row is not None:
@@ -254,6 +253,14 @@ def _foreign_sheets(path: Path, name: str, code: str) -> list[dict[str, Any]]:
 def _save_files(files: Sequence[tuple[str, bytes]], folder: Path, limit: int) -> list[Path]:
     """The uploaded files in ``folder`` under their own names, or every problem with them."""
     problems: list[dict[str, Any]] = []
+    if len(files) > MAX_RETURN_FILES:
+        problems.append(
+            {
+                "file": "upload",
+                "message": f"more than {MAX_RETURN_FILES} files at once",
+                "fix": f"upload the returns {MAX_RETURN_FILES} or fewer at a time",
+            }
+        )
     total = sum(len(b) for _, b in files)
     if total > limit:
         problems.append(
@@ -315,7 +322,7 @@ def upload_returns(
     work.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
     try:
-        try:
+        with audit_refusal(app, who, f"returns of model {model_id}", ip):
             paths = _save_files(files, scratch, app.config.max_upload_bytes)
             problems: list[dict[str, Any]] = []
             if scope is not None:
@@ -331,17 +338,6 @@ def upload_returns(
                     f"{n} problem{'s' if n != 1 else ''} in the returns; nothing was stored.",
                     problems,
                 )
-        except ValidationFailed as exc:
-            with app.store.session() as db:
-                app.store.audit(
-                    db,
-                    "upload",
-                    user=who.user,
-                    obj=f"returns of model {model_id}",
-                    outcome=f"refused: {len(exc.problems)} problem(s)",
-                    ip=ip,
-                )
-            raise
         try:
             return _store(app, who, stored, imported, ip)
         except IntegrityError:  # another upload of the same return got in first: replace it
@@ -423,7 +419,7 @@ def _frame(rows: Sequence[ProviderReturn]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=list(COLUMNS))
 
 
-def _tables(rows: Sequence[ProviderReturn]) -> dict[str, pd.DataFrame]:
+def tables_of(rows: Sequence[ProviderReturn]) -> dict[str, pd.DataFrame]:
     """The five tables, always suppressed (the application has no switch to turn it off)."""
     from needsled.returns.outcomes import outcome_tables
 
@@ -436,12 +432,12 @@ def _tables(rows: Sequence[ProviderReturn]) -> dict[str, pd.DataFrame]:
 def outcomes(app: AppState, who: Principal, model_id: int) -> dict[str, pd.DataFrame]:
     """The suppressed outcome tables of the returns the user sees on this model: every
     provider's for managers, their own for a provider."""
-    view = returns_view(app, who, model_id)
-    return _tables(view.returns)
+    return tables_of(returns_view(app, who, model_id).returns)
 
 
-def return_outcomes(app: AppState, who: Principal, return_id: int) -> dict[str, pd.DataFrame]:
-    return _tables([return_for(app, who, return_id)])
+def page_tables(tables: Mapping[str, pd.DataFrame]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The tables as a page shows them: (name, title, ``table_json(page=True)``)."""
+    return [(name, TITLES[name], table_json(t, page=True)) for name, t in tables.items()]
 
 
 def outcome_csv(app: AppState, who: Principal, model_id: int, name: str, ip: str) -> str:

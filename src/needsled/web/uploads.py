@@ -33,6 +33,7 @@ from needsled.web.errors import ValidationFailed
 __all__ = [
     "Packed",
     "model_directory",
+    "model_served",
     "model_summary",
     "pack",
     "problem_rows",
@@ -152,7 +153,7 @@ def _too_big() -> ValidationFailed:
     )
 
 
-def _workbook_size(path: Path, name: str, room: int) -> int:
+def workbook_size(path: Path, name: str, room: int) -> int:
     """What a workbook (a zip of XML) unpacks to, read through (a declared size can lie), up to
     ``room`` bytes: a small workbook that unpacks to gigabytes is refused before the loader
     opens it. A file that is not a zip is left for the loader to say what is wrong with it."""
@@ -176,9 +177,6 @@ def _workbook_size(path: Path, name: str, room: int) -> int:
                 f"{name} is damaged and cannot be read", "save the workbook again", name
             ) from None
     return total
-
-
-workbook_size = _workbook_size  # for provider returns, which are workbooks too
 
 
 def unpack(archive: bytes, folder: Path) -> Path:
@@ -205,7 +203,7 @@ def unpack(archive: bytes, folder: Path) -> Path:
                         name,
                     ) from None
                 if name.lower().endswith(WORKBOOKS):
-                    total += _workbook_size(tmp / name, name, MAX_UNPACKED - total)
+                    total += workbook_size(tmp / name, name, MAX_UNPACKED - total)
         try:
             os.replace(tmp, folder)
         except OSError:  # another request unpacked it first: the same bytes, keep theirs
@@ -271,12 +269,7 @@ def model_summary(model: Model) -> dict[str, Any]:
         columns=list(sv.codes),
     )
     observed = suppress_table(counts, total_label="Total")
-    served = [
-        [s, a]
-        for j, s in enumerate(sv.codes)
-        for i, a in enumerate(model.area_codes)
-        if st.served[i, j]
-    ]
+    served = model_served(model)
     return {
         "areas": len(model.area_codes),
         "offences": [[c, n] for c, n in zip(model.offence_codes, model.offence_names, strict=True)],
@@ -315,3 +308,14 @@ def model_directory(model: Model) -> dict[str, Any]:
 def safe_name(text: str, fallback: str = "model") -> str:
     cleaned = " ".join(SAFE_NAME.sub("", text).split())[:120]
     return cleaned or fallback
+
+
+def model_served(model: Model) -> list[list[str]]:
+    """The model's ``[service, area]`` pairs where the service is served (as the summary and
+    provider scoping keep them)."""
+    return [
+        [s, a]
+        for j, s in enumerate(model.services.codes)
+        for i, a in enumerate(model.area_codes)
+        if model.staffing.served[i, j]
+    ]
