@@ -15,7 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from _returns_quarter import BASE
+from _returns_quarter import BASE, fill, rows_by_key
 from needsled.cli_returns import returns_app
 from needsled.errors import InputError, Problem
 from needsled.example import write_example
@@ -68,28 +68,6 @@ def template(model: Model, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_return_template(
         model, "RCC", QUARTER, tmp_path_factory.mktemp("template") / "rcc.xlsx"
     )
-
-
-def rows_by_key(ws: openpyxl.worksheet.worksheet.Worksheet) -> dict[tuple[str, str], int]:
-    """Row number of each (measure, category) entry, found by the sheet's hidden codes."""
-    out = {}
-    for row in range(1, ws.max_row + 1):
-        measure = ws.cell(row, 5).value
-        if measure in MEASURES:
-            out[measure, ws.cell(row, 6).value or ""] = row
-    return out
-
-
-def fill(source: Path, target: Path, sheets: dict[str, dict[tuple[str, str], object]]) -> Path:
-    """Type values into column C of the entry rows, as a person would, and save a copy."""
-    book = openpyxl.load_workbook(source)
-    for name, values in sheets.items():
-        ws = book[name]
-        where = rows_by_key(ws)
-        for key, value in values.items():
-            ws.cell(where[key], 3).value = value
-    book.save(target)
-    return target
 
 
 def edit_cell(path: Path, sheet: str, cell: str, value: object) -> None:

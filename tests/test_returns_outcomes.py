@@ -143,6 +143,7 @@ def test_counts_under_5_are_not_left_under_a_total_that_pins_them_at_4() -> None
     rows = [("P1", "ISVA", "A1", Q, "satisfaction", c, float(v)) for c, v in
             zip(SATISFACTION, (4, 4, 0), strict=True)]  # fmt: skip
     s = outcome_tables(pd.DataFrame(rows, columns=list(COLUMNS)))["satisfaction"]
+    assert len(s) == 5  # one row each level (the loop below must not be empty)
     for r in s.to_dict("records"):  # every level: the same counts
         assert (r["satisfied"], r["neither"], r["dissatisfied"]) == (SUPPRESSED, SUPPRESSED, "0")
         assert r["answers"] == HIDDEN

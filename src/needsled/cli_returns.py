@@ -179,7 +179,7 @@ def outcomes(
         out.print(line, highlight=False)
     if not no_suppress:
         out.print(f"Small numbers: {LEGEND}.", highlight=False, markup=False)
-    if no_suppress:
+    else:
         console.print(
             "[bold red]Suppression is OFF[/]: these tables show counts under 5 and are for "
             "internal use only; each says so in its 'suppression' column.",

@@ -9,9 +9,9 @@ from typing import Any
 
 import openpyxl
 
-from _returns_quarter import BASE
+from _returns_quarter import BASE, fill
 from needsled.io.load import load_model
-from needsled.returns.format import MEASURES, categories_of
+from needsled.returns.format import categories_of
 from needsled.returns.template import write_return_template
 
 
@@ -25,28 +25,6 @@ def counts(offences: tuple[str, ...], scale: int = 1) -> dict[tuple[str, str], f
         for m, vs in values.items()
         for c, v in zip(categories_of(m, offences), vs, strict=True)
     }
-
-
-def rows_by_key(ws: Any) -> dict[tuple[str, str], int]:
-    """Row number of each (measure, category) entry, found by the sheet's hidden codes."""
-    out = {}
-    for row in range(1, ws.max_row + 1):
-        measure = ws.cell(row, 5).value
-        if measure in MEASURES:
-            out[measure, ws.cell(row, 6).value or ""] = row
-    return out
-
-
-def fill(source: Path, target: Path, values: dict[str, dict[tuple[str, str], Any]]) -> Path:
-    """Type values into column C of each named sheet's entry rows, and save a copy."""
-    book = openpyxl.load_workbook(source)
-    for name, cells in values.items():
-        ws = book[name]
-        where = rows_by_key(ws)
-        for key, value in cells.items():
-            ws.cell(where[key], 3).value = value
-    book.save(target)
-    return target
 
 
 def data_sheets(path: Path) -> list[str]:
