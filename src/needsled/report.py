@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import jinja2
+import numpy as np
 import pandas as pd
 
 from needsled import __version__, charts
@@ -42,7 +43,9 @@ __all__ = [
     "area_values",
     "chart_specs",
     "chart_titles",
+    "figures",
     "headline",
+    "headline_lines",
     "map_geometry",
     "render_html",
     "vega_bundle",
@@ -170,33 +173,53 @@ def _money(x: float) -> str:
     return f"£{v / 1e3:,.0f}k"
 
 
-def _figures(frame: pd.DataFrame, sel: Any) -> dict[tuple[str, str], dict[str, float]]:
-    """The selected rows' mean, p10 and p90 by (service, metric)."""
-    cols = {k: frame[k].to_numpy()[sel] for k in ("service", "metric", "mean", "p10", "p90")}
+Figures = dict[tuple[str, str], dict[str, float]]
+
+
+def figures(cols: pd.DataFrame | Mapping[str, Any], sel: Any) -> Figures:
+    """The selected rows' mean, p10 and p90 by (service, metric), from a table's columns
+    (a DataFrame, or arrays by column name)."""
+    picked = [np.asarray(cols[k])[sel] for k in ("service", "metric", "mean", "p10", "p90")]
     return {
         (str(s), str(m)): {"mean": float(a), "p10": float(lo), "p90": float(hi)}
-        for s, m, a, lo, hi in zip(*cols.values(), strict=True)
+        for s, m, a, lo, hi in zip(*picked, strict=True)
     }
 
 
 def headline(inp: ReportInputs, scenario: str) -> list[str]:
     """Plain-words sentences: per service, the waiting list at the end and the gap to close."""
     res, summ = inp.everywhere, inp.summary
-    last = res["month"].max()
-    last_year = inp.last_year
-    when = pd.Period(last, "M").strftime("%B %Y")
-    out = []
+    last = str(res["month"].max())
     sel = ((res["scenario"] == scenario) & (res["month"] == last)).to_numpy(bool)
-    ends = _figures(res, sel)
     ysel = (
-        (summ["scenario"] == scenario) & (summ["area"] == ALL_AREAS) & (summ["year"] == last_year)
+        (summ["scenario"] == scenario)
+        & (summ["area"] == ALL_AREAS)
+        & (summ["year"] == inp.last_year)
     ).to_numpy(bool)
-    year = _figures(summ, ysel)
     services = list(dict.fromkeys(str(s) for s in res["service"].to_numpy()[sel]))
+    return headline_lines(
+        figures(res, sel), figures(summ, ysel), services, last, inp.last_year, inp.service_names
+    )
+
+
+def headline_lines(
+    ends: Figures,
+    year: Figures,
+    services: list[str],
+    last_month: str,
+    last_year: str,
+    service_names: Mapping[str, str],
+) -> list[str]:
+    """:func:`headline`'s sentences from its figures: ``ends``, each service's figures in
+    the last month (``last_month``, "YYYY-MM"), and ``year``, those of the year
+    ``last_year``, by (service, metric); ``services`` in the order they come in the tables.
+    The most costly gap comes first."""
+    when = pd.Period(last_month, "M").strftime("%B %Y")
+    out = []
     cost = {s: f["mean"] for (s, m), f in year.items() if m == "cost_shortfall"}
     ranked = sorted(services, key=lambda s: -float(cost.get(s, 0.0)))
     for svc in ranked:
-        name = inp.service_names.get(svc, svc)
+        name = service_names.get(svc, svc)
         fte = year[(svc, "fte_shortfall")]
         money = year[(svc, "cost_shortfall")]
         if (svc, "waiting") in ends and ends[(svc, "waiting")]["mean"] > 0:

@@ -333,7 +333,7 @@ class _Flow:
     area_shortfall: F64  # (2, A, S, Y)
     monthly_nan: dict[str, bool]
     yearly_nan: dict[str, bool]
-    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame, F64]] = field(default_factory=dict)
+    tables: dict[str, tuple[_Table, _Table, F64]] = field(default_factory=dict)
     charts: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # ms to build it
 
@@ -365,6 +365,8 @@ class Explorer:
         self._years = financial_years(model.months)
         self._year_labels = list(dict.fromkeys(self._years.tolist()))
         self._spans = _spans(self._years, self._year_labels)
+        months = np.asarray(model.months)
+        self._year_months = {y: months[self._years == y] for y in self._year_labels}
         self._services = dict(zip(model.services.codes, model.services.names, strict=True))
         self._areas = dict(zip(model.area_codes, model.area_names, strict=True))
         self._cache_lock = threading.Lock()
@@ -698,7 +700,7 @@ class Explorer:
             "timings_ms": times,
         }
 
-    def _tables(self, flow: _Flow, label: str) -> tuple[pd.DataFrame, pd.DataFrame, F64]:
+    def _tables(self, flow: _Flow, label: str) -> tuple[_Table, _Table, F64]:
         """The flow's monthly and yearly all-areas rows under this label (built once)."""
         if label not in flow.tables:
             yearly, cost = _yearly_rows(flow, label, self._years, self.model)
@@ -710,8 +712,8 @@ class Explorer:
         flow: _Flow,
         label: str,
         year: str,
-        monthly: pd.DataFrame,
-        base_monthly: pd.DataFrame | None,
+        monthly: _Table,
+        base_monthly: _Table | None,
     ) -> dict[str, dict[str, Any]]:
         """The three charts, from needsled.charts as the report draws them: demand against
         capacity, the waiting list (the base scenario beside this one when levers moved) and
@@ -719,14 +721,14 @@ class Explorer:
         names, areas = self._services, self._areas
         codes = tuple(dict.fromkeys(monthly["service"].tolist()))
         frames = [monthly] if base_monthly is None else [base_monthly, monthly]
-        scenarios = tuple(str(f["scenario"].iloc[0]) for f in frames if len(f))
+        scenarios = tuple(str(f["scenario"][0]) for f in frames if len(f))
 
-        def area_rows() -> pd.DataFrame:
+        def area_rows() -> _Table:
             rows = _area_rows(flow, label, self._year_labels, self.model)
-            return rows.loc[rows["year"] == year]
+            return rows.rows(rows["year"] == year)
 
         def waiting() -> Any:
-            both = pd.concat(frames).reset_index(drop=True)
+            both = pd.concat([f.frame() for f in frames]).reset_index(drop=True)
             return charts.waiting_list(both, names)
 
         return {
@@ -735,7 +737,7 @@ class Explorer:
                 ("demand", label),
                 (label, codes),
                 lambda: _fan_rows([monthly], ("referrals", "capacity"), names, label),
-                lambda: charts.demand_capacity(monthly, label, names),
+                lambda: charts.demand_capacity(monthly.frame(), label, names),
             ),
             "waiting": self._chart(
                 flow,
@@ -749,7 +751,7 @@ class Explorer:
                 ("shortfall", label, year),
                 (label, year, int(self.model.staffing.served.any(1).sum())),
                 lambda: _shortfall_rows(area_rows(), areas, names),
-                lambda: charts.shortfall_by_area(area_rows(), label, year, areas, names),
+                lambda: charts.shortfall_by_area(area_rows().frame(), label, year, areas, names),
             ),
         }
 
@@ -787,24 +789,23 @@ class Explorer:
         flow.charts[key] = spec
         return spec
 
-    def _headline(
-        self, monthly: pd.DataFrame, yearly: pd.DataFrame, label: str, year: str
-    ) -> list[str]:
-        """``needsled.report.headline`` for one year: the tables cut to that year."""
-        months = set(np.asarray(self.model.months)[self._years == year])
-        inp = report.ReportInputs(
-            model_name=self.model.name,
-            results=monthly.loc[monthly["month"].isin(months)],
-            summary=yearly.loc[yearly["year"] == year],
-            waterfall=pd.DataFrame(),
-            queueing=pd.DataFrame(),
-            observed=pd.DataFrame(),
-            assumptions=pd.DataFrame(),
-            manifest={},
-            area_names=self._areas,
-            service_names=self._services,
+    def _headline(self, monthly: _Table, yearly: _Table, label: str, year: str) -> list[str]:
+        """``needsled.report.headline`` for one year, from the tables cut to that year."""
+        month = monthly["month"]
+        in_year = np.isin(month, self._year_months[year])
+        last = max(month[in_year].tolist())
+        sel = in_year & (monthly["scenario"] == label) & (month == last)
+        ysel = (yearly["scenario"] == label) & (yearly["area"] == ALL_AREAS)
+        ysel &= yearly["year"] == year
+        services = list(dict.fromkeys(monthly["service"][sel].tolist()))
+        return report.headline_lines(
+            report.figures(monthly.cols, sel),
+            report.figures(yearly.cols, ysel),
+            services,
+            last,
+            year,
+            self._services,
         )
-        return report.headline(inp, label)
 
 
 # -- tables, built the way needsled.results builds them -------------------------------------
@@ -1137,9 +1138,35 @@ def _summarise_as(part: NDArray[Any], full_has_nan: bool) -> F64:
 FIGURES = ("mean", "p10", "p50", "p90")
 
 
-def _frame(
-    label: str, blocks: list[tuple[str, F64, NDArray[Any]]], at: Any, **cols: Any
-) -> pd.DataFrame:
+class _Table:
+    """Rows as ``needsled.results`` writes them, held column by column (NumPy arrays of one
+    length, text as ``str`` arrays): what the headline, the summary and the charts read,
+    without building a DataFrame each time (a few milliseconds each with text columns);
+    :meth:`frame` gives the DataFrame, for altair's first chart of a kind."""
+
+    __slots__ = ("cols",)
+
+    def __init__(self, cols: dict[str, NDArray[Any]]) -> None:
+        self.cols = cols
+
+    def __getitem__(self, key: str) -> NDArray[Any]:
+        return self.cols[key]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.cols.values()))) if self.cols else 0
+
+    def rows(self, sel: NDArray[np.bool_]) -> _Table:
+        """The rows where ``sel`` holds."""
+        return _Table({k: v[sel] for k, v in self.cols.items()})
+
+    def columns(self, names: tuple[str, ...]) -> _Table:
+        return _Table({k: self.cols[k] for k in names})
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.cols)
+
+
+def _frame(label: str, blocks: list[tuple[str, F64, NDArray[Any]]], at: Any, **cols: Any) -> _Table:
     """Rows as ``needsled.results`` writes them, one block of rows per (metric, stats,
     deterministic run): mean, p10, p50, p90 and the deterministic run's value of the cells
     ``at`` (index arrays), each rounded to its metric's precision (``results.rounded``);
@@ -1150,11 +1177,15 @@ def _frame(
         for i, k in enumerate(FIGURES):
             figures[k].append(rounded_values(stats[i][at], metric))
         figures["deterministic"].append(rounded_values(det[at], metric))
-    where = {k: v if np.isscalar(v) else np.tile(v, len(blocks)) for k, v in cols.items()}
+    size = n * len(blocks)
+    where = {
+        k: np.full(size, v) if np.isscalar(v) else np.tile(np.asarray(v), len(blocks))
+        for k, v in cols.items()
+    }
     metric_col = np.repeat(np.asarray([b[0] for b in blocks]), n)
-    return pd.DataFrame(
+    return _Table(
         {
-            "scenario": label,
+            "scenario": np.full(size, label),
             **where,
             "metric": metric_col,
             **{k: np.concatenate(v) for k, v in figures.items()},
@@ -1162,7 +1193,7 @@ def _frame(
     )
 
 
-def _monthly_rows(flow: _Flow, label: str, model: Model) -> pd.DataFrame:
+def _monthly_rows(flow: _Flow, label: str, model: Model) -> _Table:
     """``results_table``'s all-areas rows of the metrics the charts and the headline use."""
     shape = flow.det["waiting"].shape[2:]  # (S, T)
     at = np.nonzero(np.broadcast_to(_served_any(model)[:, None], shape))
@@ -1179,10 +1210,12 @@ def _monthly_rows(flow: _Flow, label: str, model: Model) -> pd.DataFrame:
         )
         for metric in MONTHLY
     ]
-    return _frame(label, blocks, at, **where).assign(area_name="All areas")
+    table = _frame(label, blocks, at, **where)
+    table.cols["area_name"] = np.full(len(table), "All areas")
+    return table
 
 
-def _yearly_rows(flow: _Flow, label: str, years: Any, model: Model) -> tuple[pd.DataFrame, F64]:
+def _yearly_rows(flow: _Flow, label: str, years: Any, model: Model) -> tuple[_Table, F64]:
     """``summary_table``'s all-areas rows, every year; and the cost of the shortfall by
     replicate, service and year (R, S, Y) for the funding envelope."""
     labels = np.asarray(list(dict.fromkeys(years.tolist())))
@@ -1203,7 +1236,7 @@ def _yearly_rows(flow: _Flow, label: str, years: Any, model: Model) -> tuple[pd.
     return _frame(label, blocks, at, **where), cost
 
 
-def _area_rows(flow: _Flow, label: str, labels: list[str], model: Model) -> pd.DataFrame:
+def _area_rows(flow: _Flow, label: str, labels: list[str], model: Model) -> _Table:
     """``summary_table``'s per-area FTE shortfall rows (what ``shortfall_by_area`` draws:
     the mean over replicates; the other statistics are not kept)."""
     shape = flow.area_shortfall.shape[1:]  # (A, S, Y)
@@ -1215,14 +1248,14 @@ def _area_rows(flow: _Flow, label: str, labels: list[str], model: Model) -> pd.D
     }
     mean = np.broadcast_to(flow.area_shortfall[1], (4, *shape))
     frame = _frame(label, [("fte_shortfall", mean, flow.area_shortfall[0])], at, **where)
-    return frame[["scenario", "year", "service", "area", "metric", "mean", "deterministic"]]
+    return frame.columns(("scenario", "year", "service", "area", "metric", "mean", "deterministic"))
 
 
 # -- charts: the rows needsled.charts puts in them ------------------------------------------
 
 
 def _fan_rows(
-    frames: list[pd.DataFrame],
+    tables: list[_Table],
     metrics: tuple[str, ...],
     names: Mapping[str, str],
     scenario: str | None = None,
@@ -1230,38 +1263,33 @@ def _fan_rows(
     """The rows of a fan chart (``charts.demand_capacity`` with ``scenario``, else
     ``charts.waiting_list``) drawn from these all-areas monthly tables, as altair holds them:
     the tables' rows of ``metrics`` in order, numbers as floats (None if not finite)."""
-    cols: dict[str, list[Any]] = {k: [] for k in ("scenario", "service", "month", "metric")}
-    figures: dict[str, list[Any]] = {k: [] for k in ("mean", "p10", "p90")}
-    for frame in frames:
-        sel = frame["metric"].isin(metrics).to_numpy()
-        if scenario is not None:
-            sel = sel & (frame["scenario"] == scenario).to_numpy()
-        for k in cols:
-            cols[k] += frame[k].to_numpy(dtype=object)[sel].astype(str).tolist()
-        for k in figures:
-            figures[k] += _floats(frame[k].to_numpy(np.float64)[sel])
-    panels = charts.wrapped(names, list(dict.fromkeys(cols["service"])))
+    out: list[dict[str, Any]] = []
     series = {"referrals": "Referrals (demand)", "capacity": "Capacity (starts staff can take on)"}
-    out = []
-    for i, (sc, svc, month, metric) in enumerate(zip(*cols.values(), strict=True)):
-        row = {"scenario": sc, "service": svc, "month": month, "metric": metric}
-        row |= {k: v[i] for k, v in figures.items()}
-        row["date"] = month + "-01"
+    for table in tables:
+        sel = np.isin(table["metric"], metrics)
         if scenario is not None:
-            row["series"] = series.get(metric)
-        row["panel"] = panels[svc]
-        out.append(row)
+            sel &= table["scenario"] == scenario
+        text = [table[k][sel].tolist() for k in ("scenario", "service", "month", "metric")]
+        figures = [_floats(table[k][sel].astype(np.float64)) for k in ("mean", "p10", "p90")]
+        panels = charts.wrapped(names, list(dict.fromkeys(text[1])))
+        for sc, svc, month, metric, mean, p10, p90 in zip(*text, *figures, strict=True):
+            row = {"scenario": sc, "service": svc, "month": month, "metric": metric}
+            row |= {"mean": mean, "p10": p10, "p90": p90, "date": month + "-01"}
+            if scenario is not None:
+                row["series"] = series.get(metric)
+            row["panel"] = panels[svc]
+            out.append(row)
     return out
 
 
 def _shortfall_rows(
-    rows: pd.DataFrame, areas: Mapping[str, str], names: Mapping[str, str]
+    rows: _Table, areas: Mapping[str, str], names: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """The rows of ``charts.shortfall_by_area`` drawn from one year's per-area rows."""
-    sel = (rows["area"] != ALL_AREAS).to_numpy()
-    codes = rows["area"].to_numpy(dtype=object)[sel].astype(str).tolist()
-    services = rows["service"].to_numpy(dtype=object)[sel].astype(str).tolist()
-    means = _floats(rows["mean"].to_numpy(np.float64)[sel])
+    sel = rows["area"] != ALL_AREAS
+    codes = rows["area"][sel].tolist()
+    services = rows["service"][sel].tolist()
+    means = _floats(rows["mean"][sel].astype(np.float64))
     return [
         {
             "area": a,
@@ -1306,14 +1334,18 @@ def _renamed(obj: Any, old: str, new: str) -> Any:
     return obj
 
 
-def _summary(yearly: pd.DataFrame, base: pd.DataFrame, year: str, model: Model) -> list[Any]:
+def _summary(yearly: _Table, base: _Table, year: str, model: Model) -> list[Any]:
     """A row per service for one year: each figure's mean, p10, p90, deterministic, and the
     base scenario's mean."""
-    cols = ["mean", "p10", "p90", "deterministic"]
-    now = yearly.loc[yearly["year"] == year].set_index(["service", "metric"])[cols]
-    then = base.loc[base["year"] == year].set_index(["service", "metric"])["mean"]
-    figures: dict[Any, dict[Any, Any]] = now.to_dict("index")
-    before: dict[Any, Any] = then.to_dict()
+    cols = ("mean", "p10", "p90", "deterministic")
+
+    def by_cell(table: _Table, names: tuple[str, ...]) -> dict[tuple[str, str], tuple[Any, ...]]:
+        sel = table["year"] == year
+        keys = zip(table["service"][sel].tolist(), table["metric"][sel].tolist(), strict=True)
+        values = zip(*(table[k][sel].tolist() for k in names), strict=True)
+        return dict(zip(keys, values, strict=True))
+
+    figures, before = by_cell(yearly, cols), by_cell(base, ("mean",))
     sv, rows = model.services, []
     for s in np.flatnonzero(_served_any(model)):
         code = sv.codes[s]
@@ -1323,8 +1355,8 @@ def _summary(yearly: pd.DataFrame, base: pd.DataFrame, year: str, model: Model) 
             "stretch": bool(sv.stretch[s]),
         }
         for metric in YEARLY:
-            row[metric] = {k: _num(v) for k, v in figures[(code, metric)].items()}
-            row[metric]["base"] = _num(before[(code, metric)])
+            row[metric] = {k: _num(v) for k, v in zip(cols, figures[(code, metric)], strict=True)}
+            row[metric]["base"] = _num(before[(code, metric)][0])
         rows.append(row)
     return rows
 
