@@ -590,21 +590,18 @@ def _steps(n_months: int, weekly: bool) -> NDArray[np.int64]:
 
 def _waiting_start(count: F64, mean_steps: F64, prio_share: F64, k: int) -> F64:
     """Starting list (A, S, 2, K) in whole people: spread evenly over waits of 0 to twice the
-    average wait (so the average is as given), split between the classes by priority share."""
-    n_a, n_s = count.shape
-    out = np.zeros((n_a, n_s, 2, k))
-    for a in range(n_a):
-        for s in range(n_s):
-            total = round(count[a, s])
-            if total <= 0:
-                continue
-            span = min(k, round(2 * mean_steps[a, s]) + 1)
-            spread = np.full(span, total // span)
-            spread[: total % span] += 1
-            prio = np.round(spread * prio_share[a, s])
-            out[a, s, 0, :span] = prio
-            out[a, s, 1, :span] = spread - prio
-    return out
+    average wait (so the average is as given), split between the classes by priority share.
+    Each cell's ``total`` people go over its ``span`` buckets ``total // span`` each, one
+    more in the first ``total % span``."""
+    total = np.round(count).astype(np.int64)[..., None]  # (A, S, 1)
+    span = np.minimum(k, np.round(2 * mean_steps).astype(np.int64) + 1)[..., None]
+    span = np.maximum(span, 1)  # only read where there is somebody
+    bucket = np.arange(k)
+    spread = np.where(
+        (bucket < span) & (total > 0), total // span + (bucket < total % span), 0
+    ).astype(np.float64)
+    prio = np.round(spread * prio_share[..., None])
+    return np.stack([prio, spread - prio], axis=2)
 
 
 def service_key(code: str) -> int:

@@ -134,10 +134,10 @@ def yearly(
         "det": {k: v[None] for k, v in sr.deterministic.items()},
     }
     out = {}
+    picks = [_months_of(years, y) for y in labels]
     for kind, m in x_all.items():
         cols = []
-        for y in labels:
-            sel = years == y
+        for sel in picks:
             x = m[metric][..., sel].astype(np.float64)
             if metric in ("referrals", "starts", "drop_outs", "completions"):
                 cols.append(x.sum(-1))
@@ -153,6 +153,15 @@ def yearly(
                     cols.append(np.nanmean(x, -1) if np.isfinite(x).any() else x[..., -1])
         out[kind] = np.stack(cols, -1)
     return np.concatenate([out["det"], out["stoch"]]), labels
+
+
+def _months_of(years: NDArray[np.str_], year: str) -> slice | NDArray[np.bool_]:
+    """The months of a year: a slice where they are consecutive (a view, not a copy)."""
+    sel = years == year
+    idx = np.flatnonzero(sel)
+    if len(idx) and idx[-1] - idx[0] + 1 == len(idx):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return np.asarray(sel, dtype=np.bool_)
 
 
 SUMMARY_METRICS = (
