@@ -849,7 +849,8 @@ class _Service:
     each area's FTE shortfall by year (R, A, Y), the mean over the year's months and the last
     month's (``results.yearly`` takes one or the other, by whether the year has a finite
     value anywhere: ``area_finite`` (Y,)); ``flags``: metric -> (4, Y), see :func:`_flags`;
-    ``idle``: whether some chain started nobody in some year."""
+    ``idle``: whether some chain started nobody in some year; ``costs``: the cost of the
+    shortfall, all areas together, at the last few costs per FTE (:func:`_service_cost`)."""
 
     totals: dict[str, F32]
     short: F64
@@ -858,11 +859,14 @@ class _Service:
     area_finite: NDArray[np.bool_]
     flags: dict[str, NDArray[np.bool_]]
     idle: bool
+    # the cost of the shortfall at the last few costs per FTE: see _service_cost
+    costs: dict[bytes, tuple[F32, NDArray[np.bool_]]] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
         arrays: list[NDArray[Any]] = [*self.totals.values(), self.short]
         arrays += [self.area_mean, self.area_last]
+        arrays += [a for pair in list(self.costs.values()) for a in pair]
         return sum(int(a.nbytes) for a in arrays)
 
 
@@ -1033,6 +1037,35 @@ def _area_yearly(
     return np.where(cells, np.nan, mean), np.where(cells, np.nan, last), finite
 
 
+COSTS_KEPT = 4  # costs per FTE whose cost of the shortfall each service's part keeps
+
+
+def _service_cost(
+    part: _Service,
+    s: int,
+    cost_per_fte: F64,
+    served: NDArray[np.bool_],
+    spans: list[slice],
+) -> tuple[F32, NDArray[np.bool_]]:
+    """Service ``s``'s cost of the shortfall, all areas together (R, T), and its
+    :func:`_flags` (4, Y), at a cost per FTE (R, S, T): as ``projection.cost_shortfall`` and
+    ``with_total`` give its column of every service's (each cell is worked out from that
+    service's cells alone). Kept in the part by the bytes of its cost per FTE, so a lever on
+    another service, or the money available, does not work it out again."""
+    per_fte = np.ascontiguousarray(cost_per_fte[:, s : s + 1])  # (R, 1, T)
+    key = hashlib.blake2b(per_fte.tobytes(), digest_size=16).digest()
+    found = part.costs.get(key)
+    if found is None:
+        mine = served[:, s : s + 1]
+        cost = shortfall_cost(part.short[:, :, None], per_fte)  # (R, A, 1, T)
+        total = with_total({"cost_shortfall": cost}, mine, totals_only=True)["cost_shortfall"]
+        found = (np.ascontiguousarray(total[:, 0, 0]), _flags(cost, total, ~mine, spans)[0])
+        part.costs[key] = found
+        for old in list(part.costs)[:-COSTS_KEPT]:  # a copy: another lane may add one
+            part.costs.pop(old, None)
+    return found
+
+
 def _assemble(
     sim: _Sim,
     cost_per_fte: F64,
@@ -1046,13 +1079,10 @@ def _assemble(
     svcs = sim.services
     served = model.staffing.served
     stoch = {k: np.stack([sv.totals[k] for sv in svcs], axis=1)[:, None] for k in TOTALS}
-    short = np.stack([sv.short for sv in svcs], axis=2)  # (R, A, S, T)
-    cost = shortfall_cost(short, cost_per_fte)
-    cost_total = with_total({"cost_shortfall": cost}, served, totals_only=True)["cost_shortfall"]
-    stoch["cost_shortfall"] = cost_total
-    cost_flags = _flags(cost, cost_total, ~served, spans)
+    costs = [_service_cost(sv, s, cost_per_fte, served, spans) for s, sv in enumerate(svcs)]
+    stoch["cost_shortfall"] = np.stack([total for total, _ in costs], axis=1)[:, None]
     flags = {k: [sv.flags[k] for sv in svcs] for k in FLAGGED if k != "cost_shortfall"}
-    flags["cost_shortfall"] = list(cost_flags)
+    flags["cost_shortfall"] = [f for _, f in costs]
     idle = any(sv.idle for sv in svcs)
     nans = {k: _combined(v, k, idle) for k, v in flags.items()}
     # each area's FTE shortfall by year, and all areas', as summary_table has them
