@@ -312,3 +312,115 @@ def test_referrals_of_some_services_are_their_columns_of_every_services(tmp_path
         chunk_inputs(
             model, sc, whole[:, :, :2], draws, sizes, 1, services=[0], arrivals_of_services=True
         )
+
+
+def _journey(
+    model: Model, crime: np.ndarray, draws: Draws, sc: Scenario, sizes: LeverSizes
+) -> np.ndarray:
+    """Expected referrals (R, A, S, T, 2) stated with whole NumPy arrays, lever by lever, as
+    the victim journey reads (docs/model.md section 3): recorded crimes moved by police-report
+    levers and floored at 0, times the share the police refer (moved, then kept within 0 to
+    1) and the consent share (of each area's own referral model, or of the other where a
+    referral-model lever switches it); plus unreported victims who seek help (moved by
+    self-referral levers); times contact, less those who decline; split into priority and
+    standard; shared among services by the need mix, summed over offences in order; zero
+    where an area has no such service."""
+    p = draws.pathway
+    months = np.arange(model.first_month, model.first_month + crime.shape[-1])
+    crime = crime.copy()
+    share = np.repeat(p["referral_share"][..., None], crime.shape[-1], axis=-1)
+    seeking = np.repeat(p["help_seeking"][..., None], crime.shape[-1], axis=-1)
+    switched = np.zeros(crime.shape)
+    for i, lv in enumerate(sc.levers):
+        in_area = np.array([lv.areas is None or a in lv.areas for a in model.area_codes])
+        in_off = np.array([lv.offences is None or o in lv.offences for o in model.offence_codes])
+        reach = (
+            in_area.astype(float)[:, None, None]
+            * in_off.astype(float)[None, :, None]
+            * lv.profile_weights(months, model.first_month)[None, None, :]
+        )[None]
+        size = sizes.sizes[i].reshape(-1, 1, 1, 1)
+        if lv.lever == "police_reports":
+            crime = crime * (1.0 + size * reach)
+        elif lv.lever == "referral_share":
+            share = np.clip(share * (1.0 + size * reach), 0.0, 1.0)
+        elif lv.lever == "self_referral":
+            seeking = seeking * (1.0 + size * reach)
+        elif lv.lever == "referral_model":
+            differs = (model.pathway.opt_out != (lv.value == "opt-out"))[None, :, :, None]
+            switched = np.where(differs, np.maximum(switched, reach), switched)
+    opt_out = model.pathway.opt_out[None, :, :, None]
+    c_in, c_out = p["consent_opt_in"][..., None], p["consent_opt_out"][..., None]
+    consent = (1.0 - switched) * np.where(opt_out, c_out, c_in)
+    consent = consent + switched * np.where(opt_out, c_in, c_out)
+    police = np.maximum(crime, 0.0) * share * consent
+    unreported = p["prevalence"] * model.adult_population[None, :, None]
+    unreported = unreported * (1.0 - p["report_share"]) / 12.0
+    engaged = police * p["contact_share"][..., None] + unreported[..., None] * seeking
+    engaged = engaged * (1.0 - p["decline_share"][..., None])
+    prio = p["priority_share"][..., None]
+    out = np.zeros((*crime.shape[:2], draws.need_mix.shape[2], crime.shape[3], 2))
+    for c, part in enumerate((engaged * prio, engaged * (1.0 - prio))):
+        for o in range(crime.shape[2]):  # (R, A, T) x (R, S) -> (R, A, S, T)
+            out[..., c] += part[:, :, o, None, :] * draws.need_mix[:, o, None, :, None]
+    return out * model.staffing.served[None, :, :, None, None]
+
+
+@pytest.mark.parametrize("replicates", [1, 7])
+def test_referrals_are_the_victim_journey_to_the_last_bit(tmp_path: Path, replicates: int) -> None:
+    """The referrals kernel gives, bit for bit, the victim journey stated above with whole
+    arrays: every kind of demand lever, two of a kind in a row, levers limited to areas or
+    offences, a ramp, a referral share pushed over 1 (kept at 1) and crimes pushed below 0
+    (kept at 0); with the levers active in part (the waterfall's use) and for some services."""
+    model = load_model(write_example(tmp_path / "m"))
+    area, off = model.area_codes[2], model.offence_codes[1]
+    levers = (
+        Lever(lever="police_reports", change=0.3, areas=(area,)),
+        Lever(lever="referral_share", change=0.9, profile="ramp", ramp_months=9),
+        Lever(lever="referral_share", change=0.8, offences=(off,)),
+        Lever(lever="self_referral", change=-0.4),
+        Lever(lever="referral_model", value="opt-in", offences=(off,)),
+        Lever(lever="referral_model", value="opt-out"),
+        Lever(lever="police_reports", change=-0.5, offences=(off,)),
+        Lever(lever="fte", change=0.2),  # not a demand lever: no effect here
+    )
+    sc = Scenario(name="journey", levers=levers)
+    rng = np.random.default_rng(11)
+    draws = draw_parameters(model, replicates, rng)
+    sizes = lever_sizes(sc, replicates, rng)
+    shape = (replicates, len(model.area_codes), len(model.offence_codes), len(model.months))
+    crime = rng.uniform(-5.0, 60.0, size=shape)  # some below 0
+    got = referrals(model, crime, draws, sc, sizes)
+    want = _journey(model, crime, draws, sc, sizes)
+    assert (want[..., 0] > 0).any()  # a real case: referrals,
+    assert (want == 0).any()  # and none where crimes fell below 0 or there is no service
+    np.testing.assert_array_equal(got, want)
+    assert got.shape == (*shape[:2], len(model.services.codes), shape[3], 2)
+    part = referrals(model, crime, draws, sc, sizes, active=[0, 3, 7])
+    only = Scenario(name="journey", levers=tuple(levers[i] for i in (0, 3, 7)))
+    kept = LeverSizes(tuple(sizes.sizes[i] for i in (0, 3, 7)))
+    np.testing.assert_array_equal(part, _journey(model, crime, draws, only, kept))
+    some = referrals(model, crime, draws, sc, sizes, services=[4, 1])
+    np.testing.assert_array_equal(some, want[:, :, [4, 1]])
+    # by hand, one cell: replicate 0, an area no area-limited lever touches, the first month
+    r, a, t = 0, 0, 0
+    size = [float(x[r]) for x in sizes.sizes]
+    total = np.zeros((len(model.services.codes), 2))
+    for o, code in enumerate(model.offence_codes):
+        p = {k: float(v[r, a, o]) for k, v in draws.pathway.items()}
+        mine = code == off
+        crimes = max(crime[r, a, o, t] * (1 + size[6] if mine else 1.0), 0.0)
+        share = p["referral_share"] * (1 + size[1] / 9)  # the ramp's first month: 1/9
+        share = min(share * (1 + size[2]) if mine else share, 1.0)
+        # the last lever makes every opt-in area opt-out; for ``off`` the one before it
+        # switches opt-out areas to opt-in: either way the other model there
+        opt_out = bool(model.pathway.opt_out[a, o])
+        consent = p["consent_opt_in" if mine and opt_out else "consent_opt_out"]
+        unreported = p["prevalence"] * model.adult_population[a] * (1 - p["report_share"]) / 12
+        engaged = crimes * share * consent * p["contact_share"]
+        engaged = (engaged + unreported * p["help_seeking"] * (1 + size[3])) * (
+            1 - p["decline_share"]
+        )
+        split = np.array([p["priority_share"], 1 - p["priority_share"]])
+        total += np.outer(draws.need_mix[r, o] * model.staffing.served[a], split) * engaged
+    np.testing.assert_allclose(got[r, a, :, t], total, rtol=1e-12)

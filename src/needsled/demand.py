@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from itertools import combinations
 from math import factorial
 
+import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from needsled._parallel import launch_guard
 from needsled.model import Z80_WIDTH, Model, Pathway
 from needsled.scenarios import DEMAND_LEVERS, Lever, Scenario
 
@@ -129,51 +131,123 @@ def referrals(
     on = set(range(len(scenario.levers))) if active is None else set(active)
     months = np.arange(model.first_month, model.first_month + crime.shape[-1])
     p = draws.pathway
-    crime = crime.copy()
-    ref_share = np.broadcast_to(p["referral_share"][..., None], crime.shape).copy()
-    help_seek = np.broadcast_to(p["help_seeking"][..., None], crime.shape).copy()
-    opt_out = np.broadcast_to(model.pathway.opt_out[None, :, :, None], crime.shape)
-    switch = np.zeros(crime.shape)  # share of victims under the other referral model
+    n_r, n_a, n_o, n_t = crime.shape
+    kinds, reaches, by_size, differs = [], [], [], []
     for i, lever in enumerate(scenario.levers):
         if i not in on or lever.lever not in DEMAND_LEVERS:
             continue
         w = lever.profile_weights(months, model.first_month)  # (T,)
         areas, offs = _mask(model, lever)
-        reach = areas[None, :, None, None] * offs[None, None, :, None] * w[None, None, None, :]
-        size = sizes.sizes[i][:, None, None, None]
-        if lever.lever == "police_reports":
-            crime *= 1.0 + size * reach
-        elif lever.lever == "referral_share":
-            ref_share = np.clip(ref_share * (1.0 + size * reach), 0.0, 1.0)
-        elif lever.lever == "self_referral":
-            help_seek *= 1.0 + size * reach
-        else:
-            differs = opt_out != (lever.value == "opt-out")
-            switch = np.where(differs, np.maximum(switch, reach), switch)
-    consent_in = p["consent_opt_in"][..., None]
-    consent_out = p["consent_opt_out"][..., None]
-    own = np.where(opt_out, consent_out, consent_in)
-    other = np.where(opt_out, consent_in, consent_out)
-    consent = (1.0 - switch) * own + switch * other
-    police = np.maximum(crime, 0.0) * ref_share * consent
-    unreported = (
-        p["prevalence"] * model.adult_population[None, :, None] * (1.0 - p["report_share"]) / 12.0
-    )
-    self_ref = unreported[..., None] * help_seek
-    engaged = (police * p["contact_share"][..., None] + self_ref) * (
-        1.0 - p["decline_share"][..., None]
-    )
-    prio = p["priority_share"][..., None]
+        reaches.append(areas[:, None, None] * offs[None, :, None] * w[None, None, :])
+        kinds.append(_KINDS.index(lever.lever))
+        by_size.append(np.broadcast_to(sizes.sizes[i], (n_r,)))
+        differs.append(model.pathway.opt_out != (lever.value == "opt-out"))
     served = model.staffing.served.astype(float)  # (A, S)
-    # (R,A,O,T) x (R,O,S) -> (R,A,S,T), for each class
     mix = draws.need_mix
     if services is not None:
         si = np.asarray(services, dtype=np.int64)
-        served, mix = served[:, si], np.ascontiguousarray(mix[:, :, si])
-    out = np.empty((*engaged.shape[:2], mix.shape[2], engaged.shape[3], 2))
-    out[..., 0] = np.einsum("raot,ros->rast", engaged * prio, mix)
-    out[..., 1] = np.einsum("raot,ros->rast", engaged * (1.0 - prio), mix)
-    out *= served[None, :, :, None, None]
+        served, mix = served[:, si], mix[:, :, si]
+    unreported = (
+        p["prevalence"] * model.adult_population[None, :, None] * (1.0 - p["report_share"]) / 12.0
+    )
+
+    def each(x: F64) -> F64:  # (R, A, O) for every replicate
+        return np.broadcast_to(x, (n_r, n_a, n_o))
+
+    with launch_guard():  # the kernel runs without the interpreter lock
+        return _referrals(
+            np.ascontiguousarray(crime, dtype=np.float64),
+            each(p["referral_share"]),
+            each(p["help_seeking"]),
+            each(p["consent_opt_in"]),
+            each(p["consent_opt_out"]),
+            np.ascontiguousarray(model.pathway.opt_out, dtype=np.bool_),
+            each(unreported),
+            each(p["contact_share"]),
+            each(p["decline_share"]),
+            each(p["priority_share"]),
+            np.ascontiguousarray(np.broadcast_to(mix, (n_r, *mix.shape[1:]))),
+            np.ascontiguousarray(served),
+            np.asarray(kinds, dtype=np.int64),
+            np.array(by_size, dtype=np.float64).reshape(len(kinds), n_r),
+            np.array(reaches, dtype=np.float64).reshape(len(kinds), n_a, n_o, n_t),
+            np.array(differs, dtype=np.bool_).reshape(len(kinds), n_a, n_o),
+        )
+
+
+# the demand levers' kinds, in the order the kernel numbers them
+_KINDS = ("police_reports", "referral_share", "self_referral", "referral_model")
+
+
+@nb.njit(cache=True, parallel=True, nogil=True)
+def _referrals(
+    crime: F64,
+    referral_share: F64,
+    help_seeking: F64,
+    consent_opt_in: F64,
+    consent_opt_out: F64,
+    opt_out: NDArray[np.bool_],
+    unreported: F64,
+    contact_share: F64,
+    decline_share: F64,
+    priority_share: F64,
+    mix: F64,
+    served: F64,
+    kinds: NDArray[np.int64],
+    sizes: F64,
+    reach: F64,
+    differs: NDArray[np.bool_],
+) -> F64:
+    """:func:`referrals`, cell by cell, with no array in between (the levers in scenario
+    order: ``kinds`` (L,) numbered as :data:`_KINDS`, ``sizes`` (L, R), ``reach`` (L, A, O,
+    T), ``differs`` (L, A, O): whether a referral-model lever changes the model there).
+    Every figure is worked out with the same operations in the same order as NumPy would,
+    element by element, so it is the same to the last bit: a lever's change ``1 + size *
+    reach``; the victims referred ``max(crime, 0) * share * consent``; the referrals of each
+    service summed over offences in order, then times whether the area has the service."""
+    n_r, n_a, n_o, n_t = crime.shape
+    n_s = mix.shape[2]
+    out = np.empty((n_r, n_a, n_s, n_t, 2))
+    for r in nb.prange(n_r):
+        acc = np.empty((n_s, n_t, 2))  # one area's referrals, summed over offences in order
+        for a in range(n_a):
+            acc[:] = 0.0
+            for o in range(n_o):
+                own_out = opt_out[a, o]
+                c_in, c_out = consent_opt_in[r, a, o], consent_opt_out[r, a, o]
+                own = c_out if own_out else c_in
+                other = c_in if own_out else c_out
+                contact = contact_share[r, a, o]
+                kept = 1.0 - decline_share[r, a, o]
+                prio = priority_share[r, a, o]
+                for t in range(n_t):
+                    c = crime[r, a, o, t]
+                    share = referral_share[r, a, o]
+                    seeking = help_seeking[r, a, o]
+                    switch = 0.0
+                    for lv in range(kinds.shape[0]):
+                        f = reach[lv, a, o, t]
+                        kind = kinds[lv]
+                        if kind == 0:
+                            c *= 1.0 + sizes[lv, r] * f
+                        elif kind == 1:
+                            share = share * (1.0 + sizes[lv, r] * f)
+                            share = 0.0 if share < 0.0 else 1.0 if share > 1.0 else share
+                        elif kind == 2:
+                            seeking *= 1.0 + sizes[lv, r] * f
+                        elif differs[lv, a, o]:
+                            switch = max(switch, f)
+                    consent = (1.0 - switch) * own + switch * other
+                    police = (0.0 if c < 0.0 else c) * share * consent
+                    engaged = (police * contact + unreported[r, a, o] * seeking) * kept
+                    first, second = engaged * prio, engaged * (1.0 - prio)
+                    for s in range(n_s):
+                        acc[s, t, 0] += first * mix[r, o, s]
+                        acc[s, t, 1] += second * mix[r, o, s]
+            for s in range(n_s):
+                for t in range(n_t):
+                    out[r, a, s, t, 0] = acc[s, t, 0] * served[a, s]
+                    out[r, a, s, t, 1] = acc[s, t, 1] * served[a, s]
     return out
 
 
