@@ -670,10 +670,10 @@ def fte_needed(m: Mapping[str, F32], chunk: Chunk, model: Model) -> F64:
         per_fte_week = ppf[:, :, every] / chunk.duration_weeks[:, None, every]
         # the NHS-R formulas without their argument checks (passes over a million cells):
         # demand, waits and list sizes here are finite and not negative by construction
-        target = np.asarray(queueing.target_capacity_of(demand_week, tw), dtype=np.float64)
+        target = np.asarray(queueing._target_capacity(demand_week, tw), dtype=np.float64)
         waiting = np.maximum(m["waiting"][:, :, every], 0.0)  # no -1e-15 from subtraction
-        queue_size = queueing.target_queue_size_of(demand_week, tw)
-        relief = queueing.relief_capacity_of(
+        queue_size = queueing._target_queue_size(demand_week, tw)
+        relief = queueing._relief_capacity(
             demand_week, waiting, queue_size, float(TIME_TO_TARGET_WEEKS)
         )
         queue_fte = np.divide(np.maximum(target, relief, out=target), per_fte_week, out=target)

@@ -18,8 +18,6 @@ Sources:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -123,7 +121,7 @@ def target_queue_size(
     d = _check("target_queue_size", "demand", demand)
     tw = _check("target_queue_size", "target_wait", target_wait)
     f = _check("target_queue_size", "factor", factor, positive=True)
-    return np.asarray(target_queue_size_of(d, tw, f), dtype=np.float64)
+    return np.asarray(_target_queue_size(d, tw, f), dtype=np.float64)
 
 
 def relief_capacity(
@@ -145,7 +143,7 @@ def relief_capacity(
     q = _check("relief_capacity", "queue_size", queue_size)
     tq = _check("relief_capacity", "target_queue_size", target_queue_size)
     t = _check("relief_capacity", "time_to_target", time_to_target, positive=True)
-    return np.asarray(relief_capacity_of(d, q, tq, t), dtype=np.float64)
+    return np.asarray(_relief_capacity(d, q, tq, t), dtype=np.float64)
 
 
 def target_capacity(
@@ -171,29 +169,37 @@ def target_capacity(
     f = _check("target_capacity", "factor", factor, positive=True)
     cvd = _check("target_capacity", "cv_demand", cv_demand)
     cvc = _check("target_capacity", "cv_capacity", cv_capacity)
-    return np.asarray(target_capacity_of(d, tw, f, cvd, cvc), dtype=np.float64)
+    return np.asarray(_target_capacity(d, tw, f, cvd, cvc), dtype=np.float64)
 
 
 # The formulas alone, for callers whose arrays are valid by construction (the projection's
-# FTE needed, on arrays of a million cells, where each check is a pass over them): the
-# functions above check their arguments, then call these, so both give the same numbers.
+# FTE needed, on arrays of a million cells, where each check is a pass over them; not part
+# of the public surface): the functions above check their arguments, then call these, so
+# both give the same numbers.
 
 
-def target_queue_size_of(demand: Any, target_wait: Any, factor: Any = 4.0) -> Any:
+_Values = _FloatArray | float  # an array of float64, or one number
+
+
+def _target_queue_size(demand: _Values, target_wait: _Values, factor: _Values = 4.0) -> _Values:
     """:func:`target_queue_size` without its checks."""
     return demand * (target_wait / factor)
 
 
-def relief_capacity_of(
-    demand: Any, queue_size: Any, target_queue_size: Any, time_to_target: Any = 26.0
-) -> Any:
+def _relief_capacity(
+    demand: _Values, queue_size: _Values, target_queue_size: _Values, time_to_target: _Values
+) -> _Values:
     """:func:`relief_capacity` without its checks."""
     return demand + (queue_size - target_queue_size) / time_to_target
 
 
-def target_capacity_of(
-    demand: Any, target_wait: Any, factor: Any = 4.0, cv_demand: Any = 1.0, cv_capacity: Any = 1.0
-) -> Any:
+def _target_capacity(
+    demand: _Values,
+    target_wait: _Values,
+    factor: _Values = 4.0,
+    cv_demand: _Values = 1.0,
+    cv_capacity: _Values = 1.0,
+) -> _Values:
     """:func:`target_capacity` without its checks."""
     return demand + ((cv_demand**2 + cv_capacity**2) / 2) * (factor / target_wait)
 
