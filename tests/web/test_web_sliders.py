@@ -1,9 +1,11 @@
 """The slider lanes (needsled.web.sliders): latest wins per browser session, identical
-settings share one computation, one computation per mode at a time in arrival order.
+settings share one computation, computations start in arrival order, a few per lane at once.
 
 A lane is held busy by a computation that waits for an event, so that what queues behind it
 can be seen deterministically (no timing in these tests); the computations are plain
-functions that record that they ran."""
+functions that record that they ran. Most tests run each lane one computation at a time, so
+that the order they run in is the order they started in; the last ones run the lanes as the
+web application does."""
 
 from __future__ import annotations
 
@@ -15,14 +17,14 @@ from typing import Any
 import pytest
 
 from needsled.web.errors import Unavailable
-from needsled.web.sliders import SliderTraffic, Superseded
+from needsled.web.sliders import LANE_THREADS, LANES, SliderTraffic, Superseded
 
 WAIT = 30  # seconds: only a guard against a hang, never a measurement
 
 
 @pytest.fixture
 def lanes() -> Iterator[SliderTraffic]:
-    t = SliderTraffic()
+    t = SliderTraffic(threads=dict.fromkeys(LANES, 1))
     yield t
     t.shutdown()
 
@@ -138,7 +140,7 @@ def test_a_failure_reaches_every_request_waiting_for_it(lanes: SliderTraffic) ->
 def test_stopping_answers_what_is_still_waiting() -> None:
     """An application stopped (and perhaps started again in the same process, as the tests
     do) leaves no request waiting for a lane that is gone."""
-    lanes = SliderTraffic()
+    lanes = SliderTraffic(threads=dict.fromkeys(LANES, 1))
     release, _ = _block(lanes)
     waiting = lanes.submit("w", preview=False, owner="s1", settings=1, compute=Ran().job("w"))
     lanes.shutdown()
@@ -218,3 +220,49 @@ def test_a_newer_request_supersedes_the_sessions_request_in_another_lane(
     assert new.result(WAIT) == {"name": "new"}
     assert "old" not in ran.names
     assert lanes.counts["heavy"].dropped == 1
+
+
+def test_a_lane_runs_as_many_at_once_as_it_has_threads() -> None:
+    """As the web application runs them: two quick full results at once (one's Python goes
+    on while the other's engine runs), a third waits its turn; one heavy result at a time."""
+    assert LANE_THREADS["full"] == 2
+    assert LANE_THREADS["heavy"] == 1
+    assert LANE_THREADS["preview"] == 1
+    lanes = SliderTraffic()
+    try:
+        release = threading.Event()
+        running: list[str] = []
+        lock = threading.Lock()
+        both = threading.Barrier(3)  # the two computations and this test meet here
+
+        def hold(name: str) -> Callable[[], dict[str, Any]]:
+            def compute() -> dict[str, Any]:
+                with lock:
+                    running.append(name)
+                if name in ("a", "b"):
+                    both.wait(WAIT)  # only passes when both run at once
+                release.wait(WAIT)
+                return {"name": name}
+
+            return compute
+
+        a = lanes.submit("a", preview=False, owner=None, settings=1, compute=hold("a"))
+        b = lanes.submit("b", preview=False, owner=None, settings=2, compute=hold("b"))
+        both.wait(WAIT)
+        c = lanes.submit("c", preview=False, owner=None, settings=3, compute=hold("c"))
+        h1 = lanes.submit(
+            "h1", preview=False, heavy=True, owner=None, settings=4, compute=hold("h1")
+        )
+        h2 = lanes.submit(
+            "h2", preview=False, heavy=True, owner=None, settings=5, compute=hold("h2")
+        )
+        assert lanes.waiting("full") == 1  # c waits for a thread
+        deadline = threading.Event()
+        while "h1" not in running and not deadline.wait(0.01):
+            pass
+        assert lanes.waiting("heavy") == 1  # h2 waits behind h1
+        assert sorted(running) == ["a", "b", "h1"]
+        release.set()
+        assert [f.result(WAIT)["name"] for f in (a, b, c, h1, h2)] == ["a", "b", "c", "h1", "h2"]
+    finally:
+        lanes.shutdown()

@@ -44,14 +44,14 @@ levers run every service (about 1 s: the engine's 6,400 chains of six services t
 result from the deterministic run alone (the central line, no 80% band), under 0.1 s, for the
 page to show while a slider moves, and replace with :meth:`Explorer.evaluate`'s when it rests.
 
-**Threads.** Results are computed on one worker thread per kind (previews, full results that
-run the engine for one service at most, and *heavy* full results that run it for several:
-see :func:`_worker` and :meth:`Explorer.heavy`), so the memory a computation needs is held a
-few times however many threads a web server answers from, a preview never waits behind a
-full result, and a quick full result never waits behind a heavy one. The kept runs are read
-and written under the explorer's lock; the engine runs outside it, and without the
-interpreter lock. Results are shared between callers: treat them as read-only. Pure: no
-files, no web framework.
+**Threads.** Results are computed on worker threads of their kind (one for previews, two for
+full results that run the engine for one service at most, one for *heavy* full results that
+run it for several: see :func:`_worker` and :meth:`Explorer.heavy`), so the memory a
+computation needs is held a few times however many threads a web server answers from, a
+preview never waits behind a full result, and a quick full result never waits behind a
+heavy one. The kept runs are read and written under the explorer's lock; the engine runs
+outside it, and without the interpreter lock. Results are shared between callers: treat
+them as read-only. Pure: no files, no web framework.
 """
 
 from __future__ import annotations
@@ -135,27 +135,34 @@ RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT = 32, 24, 4
 # every colleague's demand levers are moved and the parts push one another out)
 SERVICES_KEPT_BYTES = 512 * 2**20
 NO_AREAS = np.arange(0)  # capacity() for the cost per FTE alone
+# threads computing each kind of result: two for quick full results, so that one's Python
+# goes on while the other's engine runs (on two cores, one at a time left a core idle for
+# much of each answer, and under twenty colleagues' load they queued)
+LANE_THREADS = {"preview": 1, "full": 2, "heavy": 1}
 _WORKERS: dict[str, ThreadPoolExecutor] = {}
 _WORKERS_LOCK = threading.Lock()
 
 
 def _worker(lane: str) -> ThreadPoolExecutor:
-    """The one thread that computes every explorer's results of a kind: ``preview``,
-    ``full`` (full results that run the engine for one service at most) or ``heavy`` (those
-    that run it for several: a demand lever moved).
+    """The threads that compute every explorer's results of a kind: ``preview``, ``full``
+    (full results that run the engine for one service at most) or ``heavy`` (those that run
+    it for several: a demand lever moved); :data:`LANE_THREADS` says how many.
 
-    One thread per kind, not the caller's: a web server answers from a pool of threads, and
-    glibc gives each thread its own malloc arena, which keeps the largest working set it has
-    held (about 0.5 GB for a full result of the London example at 200 replicates). Computed
-    on a few threads, that memory is held a few times, not once per server thread, so the
-    server's memory stays flat. Previews have their own thread, so that they never wait
-    behind a full result, and a heavy result (about 1 s on two idle cores) has its own, so
-    that the quick ones (0.2 s or less) do not queue behind it: the engine runs without the
-    interpreter lock, so a quick result's Python goes on while a heavy result's engine runs.
+    A few threads, not the caller's: a web server answers from a pool of threads, and glibc
+    gives each thread its own malloc arena, which keeps the largest working set it has held
+    (about 0.5 GB for a heavy result of the London example at 200 replicates, far less for a
+    quick one). Computed on a few threads, that memory is held a few times, not once per
+    server thread, so the server's memory stays bounded. Previews have their own thread, so
+    that they never wait behind a full result, and heavy results (about 0.8 s on two idle
+    cores) theirs, so that the quick ones (0.2 s or less) do not queue behind them; quick
+    ones have two, since the engine runs without the interpreter lock: one's Python goes on
+    while the other's engine runs.
     """
     with _WORKERS_LOCK:
         if lane not in _WORKERS:
-            _WORKERS[lane] = ThreadPoolExecutor(1, thread_name_prefix=f"needsled-explore-{lane}")
+            _WORKERS[lane] = ThreadPoolExecutor(
+                LANE_THREADS[lane], thread_name_prefix=f"needsled-explore-{lane}"
+            )
         return _WORKERS[lane]
 
 

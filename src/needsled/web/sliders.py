@@ -12,13 +12,14 @@ than two cores can compute. Between the route and the explorer:
 - **Identical settings share one computation**, across sessions and users: a request for the
   same model, scenario, mode and settings (defaults filled in) as one waiting or running
   joins it.
-- **One computation per lane at a time, in arrival order**, on a thread of its own (the
-  explorer computes each kind on one thread anyway): a waiting request can still be
+- **A few computations per lane at a time, started in arrival order** (:data:`LANE_THREADS`,
+  as many as the explorer computes of that kind at once: one preview, two quick full
+  results, one heavy one), on threads of the lane's own: a waiting request can still be
   superseded, and no session can fill the queue, since each has at most one waiting request
   per settings. There are three lanes: previews, so that they never wait behind a full
   result; full results that run the engine for one service at most (0.2 s or less for the
   London example); and *heavy* full results, which run it for several (a demand lever moved:
-  about 1 s), so that the many quick ones never queue behind a heavy one
+  about 0.8 s), so that the many quick ones never queue behind a heavy one
   (:meth:`needsled.web.explore.Explorer.heavy` tells them apart).
 - **Nothing for a client that has gone**: a request whose connection closes while it waits
   (the page aborted it, or a script gave up) is withdrawn, and its computation dropped if
@@ -33,14 +34,15 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from needsled.web.errors import Refused, Unavailable
+from needsled.web.explore import LANE_THREADS
 
-__all__ = ["LANES", "MAX_WAITING", "SliderTraffic", "Superseded"]
+__all__ = ["LANES", "LANE_THREADS", "MAX_WAITING", "SliderTraffic", "Superseded"]
 
 MAX_WAITING = 256
 LANES = ("preview", "full", "heavy")
@@ -82,7 +84,10 @@ class LaneCounts:
 class SliderTraffic:
     """The lanes (see :data:`LANES`) between the explorer routes and the explorer."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: Mapping[str, int] | None = None) -> None:
+        """``threads``: how many computations each lane runs at once (default
+        :data:`LANE_THREADS`)."""
+        self._threads = dict(LANE_THREADS if threads is None else threads)
         self._lock = threading.Lock()
         self._queues: dict[str, deque[_Job]] = {lane: deque() for lane in LANES}
         self._jobs: dict[Hashable, _Job] = {}  # waiting or running, by key
@@ -175,7 +180,7 @@ class SliderTraffic:
         with self._lock:
             if lane not in self._pools:
                 name = f"needsled-sliders-{lane}"
-                self._pools[lane] = ThreadPoolExecutor(1, thread_name_prefix=name)
+                self._pools[lane] = ThreadPoolExecutor(self._threads[lane], thread_name_prefix=name)
             return self._pools[lane]
 
     def _forget(self, waiter: _Waiter) -> None:
