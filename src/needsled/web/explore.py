@@ -35,14 +35,16 @@ ones are that spec with new rows, see :meth:`Explorer._chart`); tests/web_explor
 
 **Speed.** What a full result (200 replicates, the London example) costs depends on the lever:
 benchmarks/bench_explore.py prints each kind and its parts. The cost of an FTE, the money
-available and the year shown run no engine (about 0.1 s or less); a service's staff or support
-length runs the engine for that service alone, the first as the last (about 0.2 s: the engine
+available and the year shown run no engine (0.05 s or less); a service's staff or support
+length runs the engine for that service alone, the first as the last (about 0.15 s: the engine
 0.1 s for its 6,400 chains, then the same tables, headline and charts as any result); demand
-levers run every service (about 1 s: the engine's 6,400 chains of six services take about
+levers run every service (about 0.8 s: the engine's 6,400 chains of six services take about
 0.5 s on two idle cores, 0.9 s of CPU, and turning their outputs into the page's figures about
-0.2 s more), so they cannot meet 0.3 s. :meth:`Explorer.preview` is the fast path: the same
-result from the deterministic run alone (the central line, no 80% band), under 0.1 s, for the
-page to show while a slider moves, and replace with :meth:`Explorer.evaluate`'s when it rests.
+0.25 s more), so they cannot meet 0.3 s. :meth:`Explorer.preview` is the fast path: the same
+result from the deterministic run alone (the central line, no 80% band), in 0.01-0.03 s, for
+the page to show while a slider moves, and replace with :meth:`Explorer.evaluate`'s when it
+rests. The tables behind the headline, the summary and the charts are held column by column
+(:class:`_Table`), not as DataFrames, which are slow to make for a few hundred rows.
 
 **Threads.** Results are computed on worker threads of their kind (one for previews, two for
 full results that run the engine for one service at most, one for *heavy* full results that
