@@ -105,6 +105,7 @@ def serve(
         insecure_cookies=insecure_cookies,
         replicates=replicates,
     )
+    _plain_pages()
     try:
         app = create_app(config)
     except ValueError as exc:  # a bad secret or database URL: say it plainly
@@ -293,3 +294,21 @@ def password(
         f"New password set for {normalise_email(email)}; they are signed out everywhere "
         "(sessions and API tokens)."
     )
+
+
+def _plain_pages() -> None:
+    """Plain memory pages for NumPy's arrays in the server's process, unless
+    ``NUMPY_MADVISE_HUGEPAGE`` says otherwise.
+
+    NumPy asks the kernel for huge pages for arrays of 4 MB or more (``madvise``); where the
+    kernel makes them when first touched and compacts memory to find them ("defrag: madvise",
+    as here), a server that makes and frees arrays of tens of MB all day waits for that: on
+    the 2-core machine a demand lever's full result spent 70 ms making the engine's inputs
+    with huge pages and 30 ms without (``benchmarks/README.md``).
+    """
+    import numpy as np
+
+    setter = getattr(getattr(np, "_core", None), "multiarray", None)
+    setter = getattr(setter, "_set_madvise_hugepage", None)
+    if setter is not None and "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
+        setter(False)
