@@ -3,6 +3,7 @@ Typer app of their own)."""
 
 from __future__ import annotations
 
+import importlib
 import stat
 from pathlib import Path
 from typing import Any
@@ -276,3 +277,25 @@ def test_users_on_postgresql_too(db_url: str, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     listed = runner.invoke(cli, ["users", "list", "--database-url", db_url])
     assert "O\ta@b.org\tcommissioner" in listed.output
+
+
+@pytest.mark.parametrize("env", [None, "1"])
+def test_the_server_does_without_numpys_huge_pages_unless_told(
+    monkeypatch: pytest.MonkeyPatch, env: str | None
+) -> None:
+    """``needsled serve`` turns NumPy's huge pages off for its process (see
+    ``cli_web._plain_pages``), unless NUMPY_MADVISE_HUGEPAGE says what to do."""
+    from needsled.cli_web import _plain_pages
+
+    multiarray: Any = importlib.import_module("numpy._core.multiarray")
+    before = multiarray._get_madvise_hugepage()
+    if env is None:
+        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    else:
+        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", env)
+    try:
+        multiarray._set_madvise_hugepage(True)
+        _plain_pages()
+        assert multiarray._get_madvise_hugepage() is (env is not None)
+    finally:
+        multiarray._set_madvise_hugepage(before)
