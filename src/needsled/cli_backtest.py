@@ -15,6 +15,7 @@ from needsled.cli_common import (
     UserError,
     fail,
     out,
+    out_folder,
     split_list,
 )
 
@@ -204,8 +205,7 @@ def backtest(
     """Rolling-origin backtests of the crime forecasts on every series of a model."""
     try:
         table = run_backtest(model, horizon, methods, origins, seed)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise UserError(f"{out_dir} is a file", "give a folder for --out")
+        out_folder(out_dir)
     except UserError as err:
         raise fail(err) from None
     out_dir.mkdir(parents=True, exist_ok=True)

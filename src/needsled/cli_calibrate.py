@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from needsled.cli_common import UserError, console, fail, out
+from needsled.cli_common import UserError, console, fail, out, out_folder
 from needsled.errors import InputError
 
 if TYPE_CHECKING:
@@ -188,8 +188,7 @@ def compare(
     except InputError as exc:
         raise _problems(exc) from None
     try:
-        if out_dir.exists() and not out_dir.is_dir():  # before the run, not after it
-            raise UserError(f"{out_dir} is a file", "give a folder for --out")
+        out_folder(out_dir)  # before the run, not after it
         res, chosen = rerun_scenario(run_dir, loaded, scenario, "for its replicates")
     except UserError as err:
         raise fail(err) from None

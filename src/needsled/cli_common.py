@@ -48,6 +48,12 @@ def need_file(path: Path, what: str) -> None:
         raise UserError(f"{path} is not a file", f"give the path of the {what}, not a folder")
 
 
+def out_folder(out_dir: Path) -> None:
+    """A ``UserError`` when ``--out`` names a file (a folder, or nothing yet, is fine)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir} is a file", "give a folder for --out")
+
+
 def read_error(exc: ValueError) -> UserError:
     """A reader's ValueError (SourceFormatError names the file, problems and the fix)."""
     return UserError(str(exc))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from needsled.cli_common import UserError, console, fail, out
+from needsled.cli_common import UserError, console, fail, out, out_folder
 from needsled.errors import InputError
+from needsled.io.atomic import write_text_atomic
 from needsled.privacy import LEGEND
 
 if TYPE_CHECKING:
@@ -109,8 +109,7 @@ def write_outputs(out_dir: Path, files: dict[str, str]) -> list[str]:
     files of the same names are replaced, nothing else in the folder is touched. Returns the
     names that replaced a file already there, for the command to say so. A ``UserError`` when
     ``out_dir`` is a file or cannot be written."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"{out_dir} is a file", "give a folder for --out")
+    out_folder(out_dir)
     replaced = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,9 +117,7 @@ def write_outputs(out_dir: Path, files: dict[str, str]) -> list[str]:
             path = out_dir / name
             if path.exists():
                 replaced.append(name)
-            tmp = path.with_name(f".{name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
+            write_text_atomic(path, text)
     except OSError as exc:
         raise UserError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
     return replaced
@@ -157,8 +154,10 @@ def outcomes(
     from needsled.returns.outcomes import outcome_tables
     from needsled.returns.store import read_store
 
-    if out_dir.exists() and not out_dir.is_dir():  # before the work, not after it
-        raise fail(UserError(f"{out_dir} is a file", "give a folder for --out"))
+    try:
+        out_folder(out_dir)  # before the work, not after it
+    except UserError as err:
+        raise fail(err) from None
     returns = read_store(store)
     if returns.empty:
         console.print(

@@ -10,11 +10,11 @@ simplifying them is :mod:`needsled.maps`'s job.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from needsled.errors import InputError, Problem
+from needsled.io.atomic import write_text_atomic
 from needsled.maps import simplify_collection
 
 __all__ = ["BOUNDARIES_FILE", "load_boundaries", "read_geojson", "write_boundaries"]
@@ -147,8 +147,4 @@ def load_boundaries(path: str | Path) -> dict[str, Any]:
 
 def write_boundaries(collection: dict[str, Any], path: str | Path) -> Path:
     """Write (simplified) boundaries compactly, through a temporary file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(collection, separators=(",", ":")), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(collection, separators=(",", ":")))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from needsled import __version__, equity
+from needsled.io.atomic import write_atomic
 from needsled.io.geojson import BOUNDARIES_FILE, write_boundaries
 from needsled.io.pdf_out import PdfUnavailableError
 from needsled.io.report_out import write_report
@@ -102,9 +102,7 @@ def _csv(frame: pd.DataFrame, path: Path, index_label: str | None = None) -> Non
 
 
 def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    write_atomic(path, write)
 
 
 def manifest(res: RunResult, command: str) -> dict[str, object]:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from pathlib import Path
 from types import ModuleType
+
+from needsled.io.atomic import write_atomic
 
 __all__ = ["INSTALL_HINT", "PdfUnavailableError", "load_weasyprint", "write_pdf"]
 
@@ -49,11 +50,7 @@ def load_weasyprint() -> ModuleType:
 def write_pdf(html: str, path: str | Path) -> Path:
     """Write ``html`` as a PDF at ``path`` (through a temporary file)."""
     weasyprint = load_weasyprint()
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     # the report embeds everything: only data: URLs are read, nothing goes over a network
     fetcher = weasyprint.URLFetcher(allowed_protocols=["data"])
     document = weasyprint.HTML(string=html, url_fetcher=fetcher).render()
-    document.write_pdf(tmp)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, document.write_pdf, keep_suffix=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from needsled.io.atomic import write_text_atomic
 from needsled.io.excel_out import write_excel
 from needsled.io.pdf_out import PdfUnavailableError, write_pdf
 from needsled.io.png_out import PAGE_TOLERANCE, SLIDE_TOLERANCE, PngBatch, slide_svgs
@@ -49,10 +50,7 @@ class ReportFiles:
 
 
 def _atomic_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text)
 
 
 def _for_excel(inp: ReportInputs) -> ReportInputs:
