@@ -393,7 +393,7 @@ def test_referrals_are_the_victim_journey_to_the_last_bit(tmp_path: Path, replic
     got = referrals(model, crime, draws, sc, sizes)
     want = _journey(model, crime, draws, sc, sizes)
     assert (want[..., 0] > 0).any()  # a real case: referrals,
-    assert (want == 0).any()  # and none where crimes fell below 0 or there is no service
+    assert (want == 0).any()  # and none where an area has no such service
     np.testing.assert_array_equal(got, want)
     assert got.shape == (*shape[:2], len(model.services.codes), shape[3], 2)
     part = referrals(model, crime, draws, sc, sizes, active=[0, 3, 7])

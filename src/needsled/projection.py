@@ -673,9 +673,7 @@ def fte_needed(m: Mapping[str, F32], chunk: Chunk, model: Model) -> F64:
         target = np.asarray(queueing._target_capacity(demand_week, tw), dtype=np.float64)
         waiting = np.maximum(m["waiting"][:, :, every], 0.0)  # no -1e-15 from subtraction
         queue_size = queueing._target_queue_size(demand_week, tw)
-        relief = queueing._relief_capacity(
-            demand_week, waiting, queue_size, float(TIME_TO_TARGET_WEEKS)
-        )
+        relief = queueing._relief_capacity(demand_week, waiting, queue_size, TIME_TO_TARGET_WEEKS)
         queue_fte = np.divide(np.maximum(target, relief, out=target), per_fte_week, out=target)
         if queue.all():
             needed = queue_fte

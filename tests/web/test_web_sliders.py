@@ -234,11 +234,14 @@ def test_a_lane_runs_as_many_at_once_as_it_has_threads() -> None:
         running: list[str] = []
         lock = threading.Lock()
         both = threading.Barrier(3)  # the two computations and this test meet here
+        heavy_running = threading.Event()
 
         def hold(name: str) -> Callable[[], dict[str, Any]]:
             def compute() -> dict[str, Any]:
                 with lock:
                     running.append(name)
+                if name == "h1":
+                    heavy_running.set()
                 if name in ("a", "b"):
                     both.wait(WAIT)  # only passes when both run at once
                 release.wait(WAIT)
@@ -257,9 +260,7 @@ def test_a_lane_runs_as_many_at_once_as_it_has_threads() -> None:
             "h2", preview=False, heavy=True, owner=None, settings=5, compute=hold("h2")
         )
         assert lanes.waiting("full") == 1  # c waits for a thread
-        deadline = threading.Event()
-        while "h1" not in running and not deadline.wait(0.01):
-            pass
+        assert heavy_running.wait(WAIT)
         assert lanes.waiting("heavy") == 1  # h2 waits behind h1
         assert sorted(running) == ["a", "b", "h1"]
         release.set()

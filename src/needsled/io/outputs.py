@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from needsled import __version__, equity
-from needsled.io.atomic import write_atomic
+from needsled.io.atomic import write_atomic, write_text_atomic
 from needsled.io.geojson import BOUNDARIES_FILE, write_boundaries
 from needsled.io.pdf_out import PdfUnavailableError
 from needsled.io.report_out import write_report
@@ -76,9 +76,9 @@ def write_actual(out: str | Path, comparison: Comparison, scenario: str = "") ->
     """Write ``actual_vs_model.csv`` and ``.txt`` into ``out`` (each through a temporary file)."""
     out = Path(out)
     csv_path, txt_path = (out / name for name in ACTUAL_FILES)
-    _atomic(csv_path, lambda p: comparison.table.to_csv(p, index=False))
+    write_atomic(csv_path, lambda p: comparison.table.to_csv(p, index=False))
     text = "\n".join(actual_lines(comparison, scenario)) + "\n"
-    _atomic(txt_path, lambda p: p.write_text(text, encoding="utf-8"))
+    write_text_atomic(txt_path, text)
     return [csv_path, txt_path]
 
 
@@ -99,10 +99,6 @@ def _csv(frame: pd.DataFrame, path: Path, index_label: str | None = None) -> Non
         )
     )
     pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
-
-
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    write_atomic(path, write)
 
 
 def manifest(res: RunResult, command: str) -> dict[str, object]:
@@ -190,19 +186,19 @@ def write_run(
         list(res.model.assumptions), columns=["table", "item", "value", "source"]
     )
     man = manifest(res, command) | {"suppression": "on" if suppress else "OFF (internal use)"}
-    _atomic(paths["results.parquet"], lambda p: results.to_parquet(p, index=False))
-    _atomic(paths["results.csv"], lambda p: _csv(results, p))
-    _atomic(paths["summary.csv"], lambda p: _csv(summary, p))
-    _atomic(paths["waterfall.csv"], lambda p: _csv(water, p))
-    _atomic(paths["queueing.csv"], lambda p: _csv(queue.round(4), p))
-    _atomic(paths["observed.csv"], lambda p: _csv(observed, p, index_label="area"))
-    _atomic(paths["assumptions.csv"], lambda p: _csv(assumptions, p))
+    write_atomic(paths["results.parquet"], lambda p: results.to_parquet(p, index=False))
+    write_atomic(paths["results.csv"], lambda p: _csv(results, p))
+    write_atomic(paths["summary.csv"], lambda p: _csv(summary, p))
+    write_atomic(paths["waterfall.csv"], lambda p: _csv(water, p))
+    write_atomic(paths["queueing.csv"], lambda p: _csv(queue.round(4), p))
+    write_atomic(paths["observed.csv"], lambda p: _csv(observed, p, index_label="area"))
+    write_atomic(paths["assumptions.csv"], lambda p: _csv(assumptions, p))
     reach, lottery = equity.run_tables(res)
     groups = equity.group_table(res.model, suppress=suppress)
     for name, frame in zip(EQUITY_FILES, (reach, lottery, groups), strict=True):
         paths[name] = out / name
-        _atomic(paths[name], partial(_csv, frame))
-    _atomic(
+        write_atomic(paths[name], partial(_csv, frame))
+    write_atomic(
         paths["manifest.json"], lambda p: p.write_text(json.dumps(man, indent=2), encoding="utf-8")
     )
     _remove_stale(out, boundaries is not None, returns is not None)

@@ -49,10 +49,6 @@ class ReportFiles:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _atomic_text(path: Path, text: str) -> Path:
-    return write_text_atomic(path, text)
-
-
 def _for_excel(inp: ReportInputs) -> ReportInputs:
     """The inputs with only the all-areas results: all the workbook shows, and a small
     parcel to send to the helper."""
@@ -136,7 +132,9 @@ def write_report(
             clock.lap("pdf")
         if html:
             bundle = _from_helper(jobs.get("bundle"), vega_bundle)
-            done.html = _atomic_text(folder / "report.html", render_html(inp, specs, bundle=bundle))
+            done.html = write_text_atomic(
+                folder / "report.html", render_html(inp, specs, bundle=bundle)
+            )
             clock.lap("html")
         if pngs is not None:
             done.pngs = pngs.finish()
