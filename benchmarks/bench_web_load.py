@@ -61,6 +61,7 @@ class Sample:
     kind: str  # "full" or "preview"
     status: int  # HTTP status, 0 for no answer
     error: str = ""
+    ran: int | None = None  # a full answer: services the engine ran (-1: kept whole)
 
 
 @dataclass
@@ -197,9 +198,12 @@ def timed_post(
         status, error = 0, f"{type(exc).__name__}: {exc}"
     took = time.perf_counter() - start
     with shared.lock:
-        shared.samples.append(Sample(start - t0, took, kind, status, error))
+        sample = Sample(start - t0, took, kind, status, error)
         if kind == "full" and status == 200 and isinstance(answer, dict):
-            shared.work.append(work_done(answer))
+            work = work_done(answer)
+            shared.work.append(work)
+            sample.ran = work[0]
+        shared.samples.append(sample)
     return took
 
 
@@ -367,8 +371,10 @@ def report(args: argparse.Namespace, shared: Shared, wall: float) -> dict[str, A
         f"\nrequests {len(samples)} in {wall:.1f} s ({figures['throughput_per_s']}/s), "
         f"errors {len(errors)}, replaced by a newer request (409) {len(replaced)}"
     )
-    for kind in sorted({s.kind for s in samples}):
-        xs = [s.seconds for s in samples if s.kind == kind and not s.error and s.status == 200]
+    good = [s for s in samples if not s.error and s.status == 200]
+    kinds = sorted({s.kind for s in samples})
+    for kind in kinds:
+        xs = [s.seconds for s in good if s.kind == kind]
         figures[f"{kind}_n"] = len(xs)
         figures[f"{kind}_p50_s"] = round(quantile(xs, 0.5), 3)
         figures[f"{kind}_p95_s"] = round(quantile(xs, 0.95), 3)
@@ -376,6 +382,28 @@ def report(args: argparse.Namespace, shared: Shared, wall: float) -> dict[str, A
             f"  {kind:8s} n={len(xs):5d}  p50 {quantile(xs, 0.5):.3f} s  "
             f"p95 {quantile(xs, 0.95):.3f} s  max {max(xs, default=float('nan')):.3f} s"
         )
+    split = {
+        "quick": [s.seconds for s in good if s.ran is not None and s.ran <= 1],
+        "heavy": [s.seconds for s in good if s.ran is not None and s.ran > 1],
+    }
+    for part, xs in split.items():
+        figures[f"full_{part}_n"] = len(xs)
+        figures[f"full_{part}_p50_s"] = round(quantile(xs, 0.5), 3)
+        figures[f"full_{part}_p95_s"] = round(quantile(xs, 0.95), 3)
+        what = "at most one service" if part == "quick" else "several services (heavy)"
+        print(
+            f"    full, engine for {what}: n={len(xs)}  p50 {quantile(xs, 0.5):.3f} s  "
+            f"p95 {quantile(xs, 0.95):.3f} s"
+        )
+    slow = {k: sum(1 for s in good if s.kind == k and s.seconds > TARGET_P95_S) for k in kinds}
+    slow["full_heavy"] = sum(1 for x in split["heavy"] if x > TARGET_P95_S)
+    figures["over_target"] = slow
+    print(
+        f"  answers over {TARGET_P95_S} s: "
+        + ", ".join(f"{k} {n}" for k, n in slow.items() if k != "full_heavy")
+        + f" (heavy {slow['full_heavy']} of the full ones), of {len(good)} answers: "
+        f"a p95 within target allows {int(0.05 * len(good))}"
+    )
     if shared.at_rest:
         figures["at_rest_p50_s"] = round(quantile(shared.at_rest, 0.5), 3)
         figures["at_rest_p95_s"] = round(quantile(shared.at_rest, 0.95), 3)

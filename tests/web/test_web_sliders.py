@@ -9,14 +9,22 @@ web application does."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
+import numba
+import numpy as np
 import pytest
+from numba.np.ufunc.parallel import threading_layer
 
+from needsled.stats import summarise
 from needsled.web.errors import Unavailable
+from needsled.web.explore import LANE_NICE, _worker, lower_priority
 from needsled.web.sliders import LANE_THREADS, LANES, SliderTraffic, Superseded
 
 WAIT = 30  # seconds: only a guard against a hang, never a measurement
@@ -267,3 +275,83 @@ def test_a_lane_runs_as_many_at_once_as_it_has_threads() -> None:
         assert [f.result(WAIT)["name"] for f in (a, b, c, h1, h2)] == ["a", "b", "c", "h1", "h2"]
     finally:
         lanes.shutdown()
+
+
+def _nice_of(tid: int) -> int:
+    """A thread's nice value as the kernel reports it (/proc, field 19 of its stat line)."""
+    stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+LINUX = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="threads have their own priority on Linux only"
+)
+
+
+@LINUX
+def test_lower_priority_lowers_the_calling_thread_and_the_threads_it_starts() -> None:
+    """``lower_priority`` lowers the thread that calls it, not the process: the caller's
+    nice value rises by the increment (at most to 19), a thread it starts afterwards inherits
+    it (as the engine's parallel workers do), and the test's own thread keeps its own."""
+    mine = _nice_of(threading.get_native_id())
+    seen: dict[str, int] = {}
+
+    def lowered() -> None:
+        seen["before"] = _nice_of(threading.get_native_id())
+        seen["lowered"] = int(lower_priority(3))
+        seen["after"] = _nice_of(threading.get_native_id())
+        child = threading.Thread(
+            target=lambda: seen.update(child=_nice_of(threading.get_native_id()))
+        )
+        child.start()
+        child.join(WAIT)
+        seen["again"] = int(lower_priority(40))  # beyond the lowest: stops at 19
+        seen["lowest"] = _nice_of(threading.get_native_id())
+        seen["zero"] = int(lower_priority(0))  # nothing to do
+        seen["still"] = _nice_of(threading.get_native_id())
+
+    t = threading.Thread(target=lowered)
+    t.start()
+    t.join(WAIT)
+    assert seen["before"] == mine
+    assert seen["lowered"] == 1
+    assert seen["after"] == min(19, mine + 3)
+    assert seen["child"] == seen["after"]
+    assert seen["again"] == 1
+    assert seen["lowest"] == 19
+    assert seen["zero"] == 0
+    assert seen["still"] == 19
+    assert _nice_of(threading.get_native_id()) == mine
+
+
+@LINUX
+def test_heavy_results_run_at_a_lower_priority_than_previews_and_quick_ones() -> None:
+    """The explorer's heavy lane computes at the lowest priority, its engine's parallel
+    workers too, so that under load previews and quick results take the CPU first; the
+    preview and quick lanes keep the server's own priority."""
+    assert LANE_NICE["heavy"] > 0
+    assert LANE_NICE["preview"] == LANE_NICE["full"] == 0
+    process = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def nice_here() -> int:
+        return _nice_of(threading.get_native_id())
+
+    assert _worker("preview").submit(nice_here).result(WAIT) == process
+    assert _worker("full").submit(nice_here).result(WAIT) == process
+    heavy = min(19, process + LANE_NICE["heavy"])
+    assert _worker("heavy").submit(nice_here).result(WAIT) == heavy
+
+    def run_engine() -> str:
+        """A parallel kernel run on this thread (the NaN-aware summary); the threading layer."""
+        x = np.random.default_rng(1).random((50, 4000)).astype(np.float32)
+        x[0, 0] = np.nan
+        summarise(x)
+        return str(threading_layer())  # type: ignore[no-untyped-call]
+
+    layer = _worker("heavy").submit(run_engine).result(WAIT)
+    if numba.get_num_threads() < 2 or layer != "omp" or heavy == process:
+        return  # the workers are shared (or none), or nothing lower to tell apart
+    tasks = [int(p.name) for p in Path("/proc/self/task").iterdir()]
+    lowered = [t for t in tasks if _nice_of(t) == heavy]
+    # the lane's thread and the workers its kernels started (OpenMP: a team per thread)
+    assert len(lowered) >= numba.get_num_threads()

@@ -62,7 +62,9 @@ import dataclasses
 import hashlib
 import marshal
 import math
+import os
 import re
+import sys
 import threading
 import time
 import warnings
@@ -141,6 +143,11 @@ NO_AREAS = np.arange(0)  # capacity() for the cost per FTE alone
 # goes on while the other's engine runs (on two cores, one at a time left a core idle for
 # much of each answer, and under twenty colleagues' load they queued)
 LANE_THREADS = {"preview": 1, "full": 2, "heavy": 1}
+# how much lower than the server's the operating system's priority of each lane's threads is
+# (a nice increment, Linux): a heavy result (about 0.8 s on two idle cores) takes only the CPU
+# that previews and quick results leave, so under load they do not wait for it; on an idle
+# machine it runs as fast as before
+LANE_NICE = {"preview": 0, "full": 0, "heavy": 19}
 _WORKERS: dict[str, ThreadPoolExecutor] = {}
 _WORKERS_LOCK = threading.Lock()
 
@@ -158,14 +165,35 @@ def _worker(lane: str) -> ThreadPoolExecutor:
     that they never wait behind a full result, and heavy results (about 0.8 s on two idle
     cores) theirs, so that the quick ones (0.2 s or less) do not queue behind them; quick
     ones have two, since the engine runs without the interpreter lock: one's Python goes on
-    while the other's engine runs.
+    while the other's engine runs. Heavy results run at the lowest priority
+    (:data:`LANE_NICE`): under load they take the CPU the others leave, and the many previews
+    and quick results do not wait for them (a heavy result is past a second either way).
     """
     with _WORKERS_LOCK:
         if lane not in _WORKERS:
             _WORKERS[lane] = ThreadPoolExecutor(
-                LANE_THREADS[lane], thread_name_prefix=f"needsled-explore-{lane}"
+                LANE_THREADS[lane],
+                thread_name_prefix=f"needsled-explore-{lane}",
+                initializer=lower_priority,
+                initargs=(LANE_NICE[lane],),
             )
         return _WORKERS[lane]
+
+
+def lower_priority(increment: int) -> bool:
+    """Lower the calling thread's scheduling priority by ``increment`` nice steps (at most to
+    19, the lowest), and so that of the threads it starts later (the engine's parallel
+    workers, which inherit it). Linux only (elsewhere a process has one priority for all its
+    threads, and this does nothing); returns whether it was lowered."""
+    if increment <= 0 or not sys.platform.startswith("linux"):
+        return False
+    me = threading.get_native_id()
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, me)
+        os.setpriority(os.PRIO_PROCESS, me, min(19, now + increment))
+    except OSError:  # not allowed here: run at the server's priority
+        return False
+    return True
 
 
 RANGE = re.compile(r" \(([^()–]+)–\1\)")  # "(12–12)": a range with nothing in it
