@@ -189,3 +189,29 @@ def test_quick_and_heavy_results_worked_out_at_once_are_those_worked_out_alone(
     alone = Explorer(model, replicates=REPLICATES, seed=SEED)
     for settings, result in zip(asks, got, strict=True):
         assert strip(result) == strip(alone.evaluate(None, settings)), settings
+
+
+def test_a_full_result_after_its_preview_reads_the_previews_deterministic_run(
+    model: Model, base_results: pd.DataFrame
+) -> None:
+    """The page asks for a preview while a lever moves and the full result once it rests:
+    the full result reads the deterministic run the preview made (kept, read-only) and is
+    the full result of an explorer that never made the preview, and a run's figures."""
+    ex = Explorer(model, replicates=REPLICATES, seed=SEED)
+    settings = {"police_reports": 25.0, "fte.ESS": -15.0}
+    made = len(ex._dets)
+    preview = ex.preview(None, settings)
+    kept = {key: id(det) for key, det in ex._dets.items()}
+    assert len(kept) == made + 1  # the preview's deterministic run
+    full = ex.evaluate(None, settings)
+    # no new deterministic run: the preview's was read
+    assert {key: id(det) for key, det in ex._dets.items()} == kept
+    assert all(not x.flags.writeable for det in ex._dets.values() for x in det.values())
+    assert preview["mode"] == "preview"
+    assert full["mode"] == "full"
+    drop = ("timing_ms", "timings_ms", "cached")
+    fresh = Explorer(model, replicates=REPLICATES, seed=SEED).evaluate(None, settings)
+    assert {k: v for k, v in full.items() if k not in drop} == {
+        k: v for k, v in fresh.items() if k not in drop
+    }
+    assert_a_runs_figures(ex, model, settings, full, base_results)

@@ -133,6 +133,7 @@ FLAGGED += ("fte_needed",)
 FLAGGED += ("fte_shortfall", "cost_shortfall")  # MONTHLY and YEARLY, but the weighted ones
 SERVICE_KINDS = ("fte", "support_duration")  # levers on one service's engine inputs
 RESULTS_KEPT, FLOWS_KEPT, DEMANDS_KEPT = 32, 24, 4
+DETS_KEPT = 2 * FLOWS_KEPT  # deterministic runs (about 0.6 MB each): previews' and fulls'
 # services' parts of runs at settings other than a scenario's as it stands, kept up to this
 # many bytes (the London example at 200 replicates: about 4 MB a part, so some 125 parts, the
 # six services at about twenty colleagues' settings at once: with fewer, over a few minutes
@@ -409,6 +410,7 @@ class Explorer:
         self._cache_lock = threading.Lock()
         self._demand: OrderedDict[tuple[Any, ...], F64] = OrderedDict()
         self._flows: OrderedDict[tuple[Any, ...], _Flow] = OrderedDict()
+        self._dets: OrderedDict[tuple[Any, ...], dict[str, F32]] = OrderedDict()
         # each service's part of a stochastic run, by (scenario, demand levers, service, its
         # own levers): as the scenario stands, kept for good; for other settings, the last few
         self._kept: OrderedDict[tuple[Any, ...], _Service] = OrderedDict()
@@ -601,9 +603,7 @@ class Explorer:
         sc = self.scenario(base.name, dict(engine))
         took: dict[str, float] = {}
         t0 = time.perf_counter()
-        psizes = lever_sizes(sc, 1, None)
-        det_arr = referrals(self.model, self._crime_mean[None], self._point, sc, psizes)
-        det = self._deterministic(sc, det_arr, psizes)
+        det = self._deterministic((base.name, engine), sc)
         took["deterministic"] = _ms(t0)
         if preview:
             t3 = time.perf_counter()
@@ -688,10 +688,25 @@ class Explorer:
                 self._demand.popitem(last=False)
         return arrivals
 
-    def _deterministic(self, sc: Scenario, arrivals: F64, sizes: LeverSizes) -> dict[str, F32]:
-        """The deterministic run (``projection.run_chunk``) with its all-areas totals."""
+    def _deterministic(self, key: tuple[Any, ...], sc: Scenario) -> dict[str, F32]:
+        """The deterministic run (``projection.run_chunk``) with its all-areas totals, for
+        the levers on the engine's inputs ``key`` (the last few are kept: a full result
+        after the slider rests finds its preview's, read-only)."""
+        with self._cache_lock:
+            if key in self._dets:
+                self._dets.move_to_end(key)
+                return self._dets[key]
+        sizes = lever_sizes(sc, 1, None)
+        arrivals = referrals(self.model, self._crime_mean[None], self._point, sc, sizes)
         m = run_chunk(self.model, sc, arrivals, self._point, sizes, self.seed, stochastic=False)
-        return with_total({k: m[k] for k in KEPT}, self.model.staffing.served)
+        det = with_total({k: m[k] for k in KEPT}, self.model.staffing.served)
+        for x in det.values():
+            x.flags.writeable = False  # shared by the results that read it
+        with self._cache_lock:
+            self._dets[key] = det
+            while len(self._dets) > DETS_KEPT:
+                self._dets.popitem(last=False)
+        return det
 
     def _compute(self, base: Scenario, values: dict[str, float], preview: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
