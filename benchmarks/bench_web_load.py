@@ -19,11 +19,13 @@ benchmark) asks for the full result at every position and waits for each answer 
 every session stops at the deadline, and no session sends more than ``--max-requests``: the
 load is bounded.
 
-It prints the median and 95th percentile latency of each kind of request and of all, the
-errors (409, a request replaced by a newer one from the same session, is counted apart: the
-page expects it), the time from the slider coming to rest to the full answer, and the
-server's resident memory (RSS of ``--pid``, and its children with ``--children``) sampled every
-second. Target (issue 6): p95 at most 1 s, no errors, memory flat.
+It prints the median and 95th percentile latency of each kind of request and of all (full
+answers also split into quick ones, the engine for one service at most, and heavy ones, for
+several), how many answers took over 1 s, the errors (409, a request replaced by a newer one
+from the same session, is counted apart: the page expects it), the time from the slider
+coming to rest to the full answer, and the server's resident memory (RSS of ``--pid``, and
+its children with ``--children``) sampled every second. Target (issue 6): p95 at most 1 s,
+no errors, memory flat.
 
 What it assumes about the web API (all paths can be changed on the command line):
 ``POST /api/session`` with JSON ``{"email", "password"}`` signs in, sets a session cookie and
