@@ -44,6 +44,7 @@ __all__ = [
     "Chunk",
     "RunResult",
     "ScenarioResult",
+    "as_slice",
     "capacity",
     "chain_seeds",
     "chunk_inputs",
@@ -454,7 +455,7 @@ def chunk_inputs(
     si = np.arange(len(sv)) if services is None else np.asarray(services, dtype=np.int64)
     if len(np.unique(si)) != len(si):
         raise ValueError(f"a chunk's services must differ from one another, not {si.tolist()}")
-    a_at, s_at = _at(ai), _at(si)  # slices where they can be: views, not copies
+    a_at, s_at = as_slice(ai), as_slice(si)  # slices where they can be: views, not copies
     arr = arrivals[:, a_at] if arrivals_of_services else arrivals[:, a_at][:, :, s_at]
     if arr.shape[2] != len(si):
         raise ValueError(f"arrivals for {arr.shape[2]} services, not the {len(si)} asked for")
@@ -523,8 +524,9 @@ def chunk_inputs(
     return inputs, chunk
 
 
-def _at(idx: NDArray[np.int64]) -> slice | NDArray[np.int64]:
-    """An index array as a slice where it is a run of consecutive indices."""
+def as_slice(idx: NDArray[np.int64]) -> slice | NDArray[np.int64]:
+    """An index array as a slice where it is a run of consecutive indices (indexing with it
+    then gives a view, not a copy); otherwise the array itself."""
     if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
         return slice(int(idx[0]), int(idx[0]) + len(idx))
     return idx

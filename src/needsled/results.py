@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from needsled import queueing
 from needsled.model import Model
-from needsled.projection import METRICS, WEEKS_PER_MONTH, RunResult, ScenarioResult
+from needsled.projection import METRICS, WEEKS_PER_MONTH, RunResult, ScenarioResult, as_slice
 from needsled.scenarios import month_index
 from needsled.stats import summarise
 
@@ -134,7 +134,7 @@ def yearly(
         "det": {k: v[None] for k, v in sr.deterministic.items()},
     }
     out = {}
-    picks = [_months_of(years, y) for y in labels]
+    picks = [as_slice(np.flatnonzero(years == y)) for y in labels]  # views where they can be
     for kind, m in x_all.items():
         cols = []
         for sel in picks:
@@ -153,15 +153,6 @@ def yearly(
                     cols.append(np.nanmean(x, -1) if np.isfinite(x).any() else x[..., -1])
         out[kind] = np.stack(cols, -1)
     return np.concatenate([out["det"], out["stoch"]]), labels
-
-
-def _months_of(years: NDArray[np.str_], year: str) -> slice | NDArray[np.bool_]:
-    """The months of a year: a slice where they are consecutive (a view, not a copy)."""
-    sel = years == year
-    idx = np.flatnonzero(sel)
-    if len(idx) and idx[-1] - idx[0] + 1 == len(idx):
-        return slice(int(idx[0]), int(idx[-1]) + 1)
-    return np.asarray(sel, dtype=np.bool_)
 
 
 SUMMARY_METRICS = (

@@ -198,9 +198,7 @@ def write_run(
     for name, frame in zip(EQUITY_FILES, (reach, lottery, groups), strict=True):
         paths[name] = out / name
         write_atomic(paths[name], partial(_csv, frame))
-    write_atomic(
-        paths["manifest.json"], lambda p: p.write_text(json.dumps(man, indent=2), encoding="utf-8")
-    )
+    write_text_atomic(paths["manifest.json"], json.dumps(man, indent=2))
     _remove_stale(out, boundaries is not None, returns is not None)
     if boundaries is not None:
         paths[BOUNDARIES_FILE] = write_boundaries(dict(boundaries), out / BOUNDARIES_FILE)

@@ -94,6 +94,7 @@ from needsled.model import Model
 from needsled.projection import (
     Chunk,
     ScenarioResult,
+    as_slice,
     capacity,
     chunk_inputs,
     chunk_metrics,
@@ -934,10 +935,10 @@ def _spans(years: NDArray[np.str_], labels: list[str]) -> list[slice]:
     """The months of each April-to-March year, as slices (a year's months are consecutive)."""
     out = []
     for y in labels:
-        idx = np.flatnonzero(years == y)
-        if not np.array_equal(idx, np.arange(idx[0], idx[-1] + 1)):
+        span = as_slice(np.flatnonzero(years == y))
+        if not isinstance(span, slice):
             raise ValueError(f"the months of {y} are not consecutive")
-        out.append(slice(int(idx[0]), int(idx[-1]) + 1))
+        out.append(span)
     return out
 
 
