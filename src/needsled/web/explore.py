@@ -48,12 +48,12 @@ rests. The tables behind the headline, the summary and the charts are held colum
 
 **Threads.** Results are computed on worker threads of their kind (one for previews, two for
 full results that run the engine for one service at most, one for *heavy* full results that
-run it for several: see :func:`_worker` and :meth:`Explorer.heavy`), so the memory a
-computation needs is held a few times however many threads a web server answers from, a
-preview never waits behind a full result, and a quick full result never waits behind a
-heavy one. The kept runs are read and written under the explorer's lock; the engine runs
-outside it, and without the interpreter lock. Results are shared between callers: treat
-them as read-only. Pure: no files, no web framework.
+run it for several, at the lowest priority: see :func:`_worker` and :meth:`Explorer.heavy`),
+so the memory a computation needs is held a few times however many threads a web server
+answers from, a preview never waits behind a full result, and a quick full result never
+waits behind a heavy one. The kept runs are read and written under the explorer's lock;
+the engine runs outside it, and without the interpreter lock. Results are shared between
+callers: treat them as read-only. Pure: no files, no web framework.
 """
 
 from __future__ import annotations
