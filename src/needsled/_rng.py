@@ -40,12 +40,18 @@ _INV = 1.0 / np.arange(1, 1002, dtype=np.float64)
 
 
 @nb.njit(cache=True, inline="always")
-def next_u64(state: NDArray[np.uint64]) -> np.uint64:
-    state[0] += _GOLDEN
-    z = state[0]
+def mix64(z: np.uint64) -> np.uint64:
+    """SplitMix64's finaliser (Stafford's Mix13): a bijection that mixes every bit into
+    every other; it also turns one stream's seed into another, unrelated one."""
     z = (z ^ (z >> _S30)) * _MIX1
     z = (z ^ (z >> _S27)) * _MIX2
-    return z ^ (z >> _S31)  # type: ignore[no-any-return]
+    return z ^ (z >> _S31)
+
+
+@nb.njit(cache=True, inline="always")
+def next_u64(state: NDArray[np.uint64]) -> np.uint64:
+    state[0] += _GOLDEN
+    return mix64(state[0])
 
 
 @nb.njit(cache=True, inline="always")

@@ -29,6 +29,14 @@ In the stochastic mode arrivals are Poisson and phase exits, re-engagements and 
 binomial; in the deterministic mode every random draw is replaced by its expected value, which
 gives the deterministic baseline run (and exact hand-solvable trajectories in tests).
 
+Each service of each chain draws its arrivals from a stream of their own (seeded from the
+service's seed, :data:`ARRIVALS_KEY`), apart from the stream of its phase exits,
+re-engagements and drop-outs. The arrivals therefore depend only on the expected referrals
+and the seed: a scenario that changes a service's staff or support length meets exactly the
+same referrals (common random numbers), and they can be drawn once (:func:`draw_arrivals`) and
+passed to :func:`simulate` for every such scenario, which gives the same numbers as drawing
+them in the run.
+
 A wait is counted in whole steps: a referral that arrives and starts in the same step has
 waited 0 steps. Use a weekly step where that resolution matters.
 """
@@ -45,10 +53,14 @@ from numpy.typing import NDArray
 from needsled import _rng
 from needsled._parallel import launch_guard
 
-__all__ = ["FlowInputs", "FlowOutputs", "simulate"]
+__all__ = ["ARRIVALS_KEY", "FlowInputs", "FlowOutputs", "draw_arrivals", "simulate"]
 
 F64 = NDArray[np.float64]
 F32 = NDArray[np.float32]
+
+# XORed into a service's seed (then mixed) for the seed of its arrivals' stream
+ARRIVALS_KEY = np.uint64(0xA5F1_52D3_7C0E_9B61)
+_NO_DRAWS = np.zeros((0, 0, 0, 2), dtype=np.float32)
 
 # Output channels of the kernel, in order.
 CHANNELS = (
@@ -175,8 +187,36 @@ def _states(seeds: NDArray[np.int64] | NDArray[np.uint64]) -> NDArray[np.uint64]
     return np.asarray(x, dtype=np.uint64)
 
 
-def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
-    """Run every chain for ``T`` steps; return flows and stocks per reporting period."""
+def draw_arrivals(inputs: FlowInputs) -> F32:
+    """The referrals (C, S, T, 2) that :func:`simulate` draws in its stochastic mode, by
+    class (a service without a separate priority list gets all of them in class 1), from
+    each service's arrivals stream: what to pass it as ``arrivals_drawn`` for any inputs
+    with the same ``arrivals``, ``priority_first`` and ``seeds``."""
+    with launch_guard():
+        return _draw_kernel(
+            np.ascontiguousarray(inputs.arrivals, dtype=np.float64),
+            np.ascontiguousarray(inputs.priority_first, dtype=np.bool_),
+            _states(inputs.seeds),
+        )
+
+
+def simulate(
+    inputs: FlowInputs, *, stochastic: bool = True, arrivals_drawn: F32 | None = None
+) -> FlowOutputs:
+    """Run every chain for ``T`` steps; return flows and stocks per reporting period.
+
+    ``arrivals_drawn``: the referrals :func:`draw_arrivals` gave for these inputs' expected
+    referrals, priority lists and seeds (the stochastic mode then reads them instead of
+    drawing them again: the same numbers, a little faster)."""
+    drawn = _NO_DRAWS
+    if stochastic and arrivals_drawn is not None:
+        want = inputs.arrivals.shape
+        if arrivals_drawn.shape != want:
+            raise ValueError(
+                f"arrivals_drawn has shape {arrivals_drawn.shape}, expected {want} (those of "
+                "the inputs' arrivals)"
+            )
+        drawn = np.ascontiguousarray(arrivals_drawn, dtype=np.float32)
     with launch_guard():  # the kernel runs without the interpreter lock
         out = _kernel(
             np.ascontiguousarray(inputs.arrivals, dtype=np.float64),
@@ -194,6 +234,7 @@ def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
             _states(inputs.seeds),
             inputs.periods(),
             stochastic,
+            drawn,
         )
     starts = out[1]
     none = starts <= 0  # in place on the kernel's float32 arrays: no large temporaries
@@ -214,6 +255,36 @@ def simulate(inputs: FlowInputs, *, stochastic: bool = True) -> FlowOutputs:
         p90_wait_steps=p90,
         within_target_priority=out[9],
     )
+
+
+@nb.njit(cache=True, inline="always")
+def _arrive(
+    state: NDArray[np.uint64], lam0: float, lam1: float, priority: bool
+) -> tuple[float, float]:
+    """One step's Poisson referrals by class from the arrivals stream ``state``; one list
+    (not ``priority``): a single draw for both classes (a sum of Poissons), all in class 1."""
+    if priority:
+        a0 = _rng.poisson(state, lam0)
+        return a0, _rng.poisson(state, lam1)
+    return 0.0, _rng.poisson(state, lam0 + lam1)
+
+
+@nb.njit(cache=True, parallel=True, nogil=True)
+def _draw_kernel(
+    arrivals: F64, priority_first: NDArray[np.bool_], seeds: NDArray[np.uint64]
+) -> F32:
+    n_chains, n_services, n_steps, _ = arrivals.shape
+    out = np.empty((n_chains, n_services, n_steps, 2), dtype=np.float32)
+    for c in nb.prange(n_chains):
+        state = np.empty(1, dtype=np.uint64)
+        for s in range(n_services):
+            state[0] = _rng.mix64(seeds[c, s] ^ ARRIVALS_KEY)
+            prio = priority_first[s]
+            for t in range(n_steps):
+                a0, a1 = _arrive(state, arrivals[c, s, t, 0], arrivals[c, s, t, 1], prio)
+                out[c, s, t, 0] = a0
+                out[c, s, t, 1] = a1
+    return out
 
 
 @nb.njit(cache=True, inline="always")
@@ -302,6 +373,7 @@ def _kernel(
     seeds: NDArray[np.uint64],
     period: NDArray[np.int64],
     stochastic: bool,
+    drawn: F32,
 ) -> F32:
     n_chains, n_services, n_steps, _ = arrivals.shape
     n_periods = int(period[-1]) + 1
@@ -309,15 +381,19 @@ def _kernel(
     out = np.zeros((len(CHANNELS), n_chains, n_services, n_periods), dtype=np.float32)
     max_phases = max(1, int(n_phases.max()))
     max_delay = max(1, int(reengage_steps.max()))
+    read = drawn.shape[0] > 0  # the arrivals drawn already (draw_arrivals)
     for c in nb.prange(n_chains):
         state = np.empty(1, dtype=np.uint64)
+        arrive = np.empty(1, dtype=np.uint64)  # the arrivals' stream
         wait = np.empty((2, n_buckets))
         top = np.zeros(2, dtype=np.int64)  # wait[p, k] == 0 for every k > top[p]
         phase = np.empty(max_phases)
         ring = np.empty(max_delay + 1)
         taken = np.empty(n_buckets)
         for s in range(n_services):
-            state[0] = seeds[c, s]  # each service its own stream
+            state[0] = seeds[c, s]  # each service its own streams
+            arrive[0] = _rng.mix64(seeds[c, s] ^ ARRIVALS_KEY)
+            prio = priority_first[s]
             k_ph = n_phases[s]
             delay = reengage_steps[s]
             # log(1 - min(p, 1 - p)) of the chain's fixed probabilities, taken once
@@ -365,19 +441,18 @@ def _kernel(
                     )
                 # 3. drop-out while waiting, 4. arrivals
                 dropped = 0.0
-                arrived = 0.0
                 for p in range(2):
                     dropped += _drop_out(state, wait, p, top[p], d_p, stochastic, log1m_drop)
-                if priority_first[s]:
-                    for p in range(2):
-                        lam = arrivals[c, s, t, p]
-                        a = _rng.poisson(state, lam) if stochastic else lam
-                        wait[p, 0] += a
-                        arrived += a
-                else:  # one list: a single draw for both classes (a sum of Poissons)
-                    lam = arrivals[c, s, t, 0] + arrivals[c, s, t, 1]
-                    arrived = _rng.poisson(state, lam) if stochastic else lam
-                    wait[1, 0] += arrived
+                lam0, lam1 = arrivals[c, s, t, 0], arrivals[c, s, t, 1]
+                if not stochastic:
+                    a0, a1 = (lam0, lam1) if prio else (0.0, lam0 + lam1)
+                elif read:
+                    a0, a1 = float(drawn[c, s, t, 0]), float(drawn[c, s, t, 1])
+                else:
+                    a0, a1 = _arrive(arrive, lam0, lam1, prio)
+                wait[0, 0] += a0  # one list: a0 is 0, everyone in the standard class
+                wait[1, 0] += a1
+                arrived = a0 + a1
                 # 5. starts: priority class first, then the longest wait first
                 open_now = 0.0
                 for j in range(k_ph):

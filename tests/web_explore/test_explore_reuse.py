@@ -101,6 +101,25 @@ def test_kept_parts_lend_every_other_service_and_the_figures_are_a_runs(
         assert_a_runs_figures(explorer, model, settings, result, base_results)
 
 
+def test_a_lever_on_one_service_reads_the_referrals_drawn_at_its_demand(
+    explorer: Explorer, model: Model, base_results: pd.DataFrame
+) -> None:
+    """The referrals a run drew are kept by its demand levers: a lever on one service's staff
+    then runs that service's engine on them without drawing them again (as it stands, and
+    at a moved demand), and the figures are still a run's."""
+    quick = explorer.evaluate(None, {"fte.ISVA": 12.0})
+    assert quick["timings_ms"]["engine.simulated_services"] == 1
+    assert quick["timings_ms"]["engine.drew_referrals"] == 0
+    moved = {"police_reports": 12.0}
+    demand = explorer.evaluate(None, moved)
+    assert demand["timings_ms"]["engine.drew_referrals"] == len(model.services.codes)
+    both = {**moved, "fte.COUNSELLING": 12.0}
+    after = explorer.evaluate(None, both)
+    assert after["timings_ms"]["engine.simulated_services"] == 1
+    assert after["timings_ms"]["engine.drew_referrals"] == 0
+    assert_a_runs_figures(explorer, model, both, after, base_results)
+
+
 def test_a_kept_template_gives_altairs_chart_for_new_data(
     explorer: Explorer, model: Model, base_results: pd.DataFrame
 ) -> None:

@@ -88,7 +88,7 @@ from needsled.demand import (
     point_parameters,
     referrals,
 )
-from needsled.flow import FlowOutputs, simulate
+from needsled.flow import FlowOutputs, draw_arrivals, simulate
 from needsled.forecast import DEFAULT_METHOD, forecast
 from needsled.model import Model
 from needsled.projection import (
@@ -140,6 +140,11 @@ DETS_KEPT = 2 * FLOWS_KEPT  # deterministic runs (about 0.6 MB each): previews' 
 # six services at about twenty colleagues' settings at once: with fewer, over a few minutes
 # every colleague's demand levers are moved and the parts push one another out)
 SERVICES_KEPT_BYTES = 512 * 2**20
+# each service's referrals as the engine drew them, by (scenario, demand levers, service), kept
+# up to this many bytes (3 MB a service in the London example at 200 replicates): a lever on
+# that service's staff or support length meets the same referrals, so its engine run reads
+# them instead of drawing them again (a fifth of the engine's time)
+DRAWN_KEPT_BYTES = 96 * 2**20
 NO_AREAS = np.arange(0)  # capacity() for the cost per FTE alone
 # threads computing each kind of result: two for quick full results, so that one's Python
 # goes on while the other's engine runs (on two cores, one at a time left a core idle for
@@ -410,6 +415,7 @@ class Explorer:
         self._areas = dict(zip(model.area_codes, model.area_names, strict=True))
         self._cache_lock = threading.Lock()
         self._demand: OrderedDict[tuple[Any, ...], F64] = OrderedDict()
+        self._drawn: OrderedDict[tuple[Any, ...], F32] = OrderedDict()
         self._flows: OrderedDict[tuple[Any, ...], _Flow] = OrderedDict()
         self._dets: OrderedDict[tuple[Any, ...], dict[str, F32]] = OrderedDict()
         # each service's part of a stochastic run, by (scenario, demand levers, service, its
@@ -658,10 +664,32 @@ class Explorer:
             t1 = time.perf_counter()
             arrivals = self._arrivals((base, demand), sc, sizes, missing)
             took["demand"] = _ms(t1)
-            fresh = _simulate(
-                self.model, sc, arrivals, self._draws, sizes, self.seed, missing, self._spans, took
+            with self._cache_lock:
+                drawn = [self._drawn.get((base, demand, s)) for s in missing]
+                for s in missing:
+                    if (base, demand, s) in self._drawn:
+                        self._drawn.move_to_end((base, demand, s))
+            fresh, now = _simulate(
+                self.model,
+                sc,
+                arrivals,
+                self._draws,
+                sizes,
+                self.seed,
+                missing,
+                self._spans,
+                took,
+                drawn,
             )
             with self._cache_lock:
+                for j, s in enumerate(missing):
+                    if now is not None:
+                        one = now[:, j : j + 1].copy()
+                        one.flags.writeable = False
+                        self._drawn[(base, demand, s)] = one
+                used = sum(x.nbytes for x in self._drawn.values())
+                while len(self._drawn) > 1 and used > DRAWN_KEPT_BYTES:
+                    used -= self._drawn.popitem(last=False)[1].nbytes
                 for s, part in zip(missing, fresh, strict=True):
                     found[s] = part
                     key = keys[s]
@@ -952,10 +980,14 @@ def _simulate(
     services: list[int],
     spans: list[slice],
     took: dict[str, float],
-) -> tuple[_Service, ...]:
+    drawn: list[F32 | None],
+) -> tuple[tuple[_Service, ...], F32 | None]:
     """The engine for ``services`` (indices, in order) in every area, reduced service by
     service; any subset gives each service's figures of a run of every service.
     ``arrivals``: those services' expected referrals alone (``referrals(..., services=)``).
+    ``drawn``: each service's referrals as ``flow.draw_arrivals`` drew them for these
+    expected referrals (C, 1, T, 2), or None; unless every one is given, they are drawn for
+    every service, and returned (C, S', T, 2) with the parts (None when they were given).
 
     Every figure is computed as ``projection.run`` computes it, on the same values: the
     metrics as ``run_chunk`` gives them, the all-areas totals as ``with_total`` gives them.
@@ -967,7 +999,13 @@ def _simulate(
     )
     took["inputs"] = _ms(t0)
     t1 = time.perf_counter()
-    out = simulate(inputs, stochastic=True)
+    now = None
+    if all(x is not None for x in drawn):
+        given = np.concatenate([x for x in drawn if x is not None], axis=1)
+    else:
+        given = now = draw_arrivals(inputs)
+    took["drew_referrals"] = 0 if now is None else len(si)
+    out = simulate(inputs, stochastic=True, arrivals_drawn=given)
     took["simulation"] = _ms(t1)
     t2 = time.perf_counter()
     # service by service: the same figures, from arrays a sixth the size (less memory to take
@@ -988,7 +1026,7 @@ def _simulate(
         )
         kept.append(_reduce_service(part, cut, model, served[:, one], spans))
     took["metrics"] = _ms(t2)
-    return tuple(kept)
+    return tuple(kept), now
 
 
 def _reduce_service(
