@@ -7,6 +7,7 @@ are rounded to a sensible precision (they are estimates, not observations: model
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -124,35 +125,39 @@ def financial_years(months: tuple[str, ...]) -> NDArray[np.str_]:
 
 
 def yearly(
-    sr: ScenarioResult, metric: str, years: NDArray[np.str_]
+    sr: ScenarioResult, metric: str, years: NDArray[np.str_], *, stochastic: bool = True
 ) -> tuple[NDArray[np.float64], list[str]]:
     """(R or 1, A+1, S, Y) yearly value per replicate: flows summed, stocks at year end,
-    waits weighted by starts, FTE and costs averaged over the year's months."""
+    waits weighted by starts, FTE and costs averaged over the year's months. The
+    deterministic run's comes first (1 + R rows); with ``stochastic=False``, it alone."""
     labels = list(dict.fromkeys(years.tolist()))
-    x_all: dict[str, dict[str, NDArray[np.floating]]] = {
-        "stoch": dict(sr.metrics),
-        "det": {k: v[None] for k, v in sr.deterministic.items()},
-    }
-    out = {}
     picks = [as_slice(np.flatnonzero(years == y)) for y in labels]  # views where they can be
-    for kind, m in x_all.items():
-        cols = []
-        for sel in picks:
-            x = m[metric][..., sel].astype(np.float64)
-            if metric in ("referrals", "starts", "drop_outs", "completions"):
-                cols.append(x.sum(-1))
-            elif metric in ("waiting", "open_cases"):
-                cols.append(x[..., -1])
-            elif metric in ("mean_wait_weeks", "within_target_share"):
-                w = m["starts"][..., sel].astype(np.float64)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    cols.append(np.nansum(x * w, -1) / w.sum(-1))
-            else:  # a service absent from an area is NaN all year: its mean stays NaN
-                with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    cols.append(np.nanmean(x, -1) if np.isfinite(x).any() else x[..., -1])
-        out[kind] = np.stack(cols, -1)
-    return np.concatenate([out["det"], out["stoch"]]), labels
+    det = _yearly_values({k: v[None] for k, v in sr.deterministic.items()}, metric, picks)
+    if not stochastic:
+        return det, labels
+    return np.concatenate([det, _yearly_values(sr.metrics, metric, picks)]), labels
+
+
+def _yearly_values(
+    m: Mapping[str, NDArray[np.floating]], metric: str, picks: list[slice | NDArray[np.int64]]
+) -> NDArray[np.float64]:
+    """:func:`yearly` of one run's metrics (R, A+1, S, T): (R, A+1, S, Y)."""
+    cols = []
+    for sel in picks:
+        x = m[metric][..., sel].astype(np.float64)
+        if metric in ("referrals", "starts", "drop_outs", "completions"):
+            cols.append(x.sum(-1))
+        elif metric in ("waiting", "open_cases"):
+            cols.append(x[..., -1])
+        elif metric in ("mean_wait_weeks", "within_target_share"):
+            w = m["starts"][..., sel].astype(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cols.append(np.nansum(x * w, -1) / w.sum(-1))
+        else:  # a service absent from an area is NaN all year: its mean stays NaN
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                cols.append(np.nanmean(x, -1) if np.isfinite(x).any() else x[..., -1])
+    return np.stack(cols, -1)
 
 
 SUMMARY_METRICS = (

@@ -21,6 +21,8 @@ def summarise(x: NDArray[np.float32] | NDArray[np.float64]) -> NDArray[np.float6
     gives NaN.
     """
     flat = np.ascontiguousarray(x.reshape(x.shape[0], -1), dtype=np.float32)
+    if flat.shape[0] == 1:  # one replicate (a preview): each figure is its value
+        return _one(flat[0]).reshape((4, *x.shape[1:]))
     if not np.isnan(flat).any():  # NumPy's partition-based percentiles are fastest here
         out = np.empty((4, flat.shape[1]))
         out[0] = flat.mean(axis=0, dtype=np.float64)
@@ -29,6 +31,22 @@ def summarise(x: NDArray[np.float32] | NDArray[np.float64]) -> NDArray[np.float6
         with launch_guard():  # the kernel runs without the interpreter lock
             out = _kernel(flat.T.copy())
     return out.reshape((4, *x.shape[1:]))
+
+
+def _one(v32: NDArray[np.float32]) -> NDArray[np.float64]:
+    """:func:`summarise` of one replicate without sorting, to the bit what its two ways give
+    (signed zeros included): the mean is the value; each percentile is the value too, but NaN
+    for an infinite one (the interpolation takes inf - inf), and with NaN in any cell (the
+    NaN-aware kernel) a negative zero comes out positive, as ``v + 0 * 0`` does."""
+    v = v32.astype(np.float64)
+    out = np.empty((4, v.size))
+    with np.errstate(invalid="ignore"):
+        out[0] = v + 0.0
+        if np.isnan(v).any():
+            out[1:] = v + (v - v) * 0.0
+        else:
+            out[1:] = np.where(np.isinf(v), np.nan, v)
+    return out
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)

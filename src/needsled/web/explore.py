@@ -377,6 +377,7 @@ class _Flow:
     area_shortfall: F64  # (2, A, S, Y)
     monthly_nan: dict[str, bool]
     yearly_nan: dict[str, bool]
+    single: bool = False  # the replicates are the deterministic run alone (a preview)
     tables: dict[str, tuple[_Table, _Table, F64]] = field(default_factory=dict)
     charts: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # ms to build it
@@ -905,19 +906,26 @@ def _sr(metrics: dict[str, Any], det: dict[str, Any]) -> ScenarioResult:
 
 
 def _yearly_quiet(
-    stoch: dict[str, Any], det: dict[str, Any], metric: str, years: Any, empty: NDArray[np.bool_]
+    stoch: dict[str, Any],
+    det: dict[str, Any],
+    metric: str,
+    years: Any,
+    empty: NDArray[np.bool_],
+    *,
+    stochastic: bool = True,
 ) -> F64:
-    """``results._yearly`` (1 + R, A', S, Y) without its "Mean of empty slice" warning for
+    """``results.yearly`` (1 + R, A', S, Y) without its "Mean of empty slice" warning for
     the cells that are empty because the service is not there (``empty``, (A', S)): they go
-    in as 0 and come out NaN, as ``_yearly`` gives them; every other cell is computed as
-    ``_yearly`` computes it (cell by cell)."""
-    if not empty.any():
-        return yearly(_sr(stoch, det), metric, years)[0]
+    in as 0 and come out NaN, as ``yearly`` gives them; every other cell is computed as
+    ``yearly`` computes it (cell by cell). ``stochastic=False``: the deterministic run's
+    alone (1, A', S, Y)."""
     cells = empty[None, :, :, None]
-    stoch = {**stoch, metric: np.where(cells, 0, stoch[metric])}
-    det = {**det, metric: np.where(cells[0], 0, det[metric])}
-    x = yearly(_sr(stoch, det), metric, years)[0]
-    return np.where(cells, np.nan, x)
+    if empty.any():
+        if stochastic:
+            stoch = {**stoch, metric: np.where(cells, 0, stoch[metric])}
+        det = {**det, metric: np.where(cells[0], 0, det[metric])}
+    x = yearly(_sr(stoch, det), metric, years, stochastic=stochastic)[0]
+    return np.where(cells, np.nan, x) if empty.any() else x
 
 
 @dataclass(frozen=True)
@@ -1192,7 +1200,12 @@ def _assemble(
     short_det = {"fte_shortfall": det["fte_shortfall"]}
     empty = ~np.vstack([served, served_any[None]])
     x_det = _yearly_quiet(
-        short_det, {k: v[0] for k, v in short_det.items()}, "fte_shortfall", years, empty
+        short_det,
+        {k: v[0] for k, v in short_det.items()},
+        "fte_shortfall",
+        years,
+        empty,
+        stochastic=False,
     )
     return _Flow(
         stoch=stoch,
@@ -1206,13 +1219,22 @@ def _assemble(
 def _reduce(
     stoch: dict[str, F32], det: dict[str, F32], years: Any, labels: list[str], model: Model
 ) -> _Flow:
-    """All-areas slices, per-area FTE shortfall by year, and where NaN would appear."""
+    """All-areas slices, per-area FTE shortfall by year, and where NaN would appear. When
+    ``stoch`` is ``det`` (a preview), each yearly figure is worked out once."""
+    single = stoch is det
     served = model.staffing.served
     empty = ~np.vstack([served, _served_any(model)[None]])  # (A + 1, S)
     short = {"fte_shortfall": stoch["fte_shortfall"]}
     x = _yearly_quiet(
-        short, {"fte_shortfall": det["fte_shortfall"][0]}, "fte_shortfall", years, empty
+        short,
+        {"fte_shortfall": det["fte_shortfall"][0]},
+        "fte_shortfall",
+        years,
+        empty,
+        stochastic=not single,
     )
+    if single:  # the same values, summed the same way: what yearly gives for both
+        x = np.concatenate([x, x])
     means = summarise(x[1:])[0]  # (A + 1, S, Y), as summary_table has it
     starts = stoch["starts"]
     idle = any(
@@ -1224,6 +1246,7 @@ def _reduce(
         area_shortfall=np.stack([x[0, :-1], means[:-1]]),
         monthly_nan={k: bool(np.isnan(stoch[k]).any()) for k in MONTHLY},
         yearly_nan={k: _yearly_has_nan(stoch[k], idle, k, years, labels) for k in YEARLY},
+        single=single,
     )
 
 
@@ -1271,10 +1294,11 @@ class _Table:
     without building a DataFrame each time (a few milliseconds each with text columns);
     :meth:`frame` gives the DataFrame, for altair's first chart of a kind."""
 
-    __slots__ = ("cols",)
+    __slots__ = ("cols", "fan")
 
     def __init__(self, cols: dict[str, NDArray[Any]]) -> None:
         self.cols = cols
+        self.fan: dict[tuple[Any, ...], list[dict[str, Any]]] = {}  # see _fan_rows
 
     def __getitem__(self, key: str) -> NDArray[Any]:
         return self.cols[key]
@@ -1356,7 +1380,9 @@ def _yearly_rows(flow: _Flow, label: str, years: Any, model: Model) -> tuple[_Ta
     }
     blocks, cost = [], np.empty(0)
     for metric in YEARLY:
-        x = _yearly_quiet(flow.stoch, det, metric, years, ~served[None])  # (1 + R, 1, S, Y)
+        x = _yearly_quiet(flow.stoch, det, metric, years, ~served[None], stochastic=not flow.single)
+        if flow.single:  # a preview: its replicate is the deterministic run
+            x = np.concatenate([x, x])  # (1 + R, 1, S, Y)
         blocks.append((metric, _summarise_as(x[1:, 0], flow.yearly_nan[metric]), x[0, 0]))
         if metric == "cost_shortfall":
             cost = x[1:, 0]
@@ -1389,24 +1415,59 @@ def _fan_rows(
 ) -> list[dict[str, Any]]:
     """The rows of a fan chart (``charts.demand_capacity`` with ``scenario``, else
     ``charts.waiting_list``) drawn from these all-areas monthly tables, as altair holds them:
-    the tables' rows of ``metrics`` in order, numbers as floats (None if not finite)."""
+    the tables' rows of ``metrics`` in order, numbers as floats (None if not finite). Each
+    table keeps its rows (the base scenario's table serves every result beside it); they are
+    shared, and read only."""
     out: list[dict[str, Any]] = []
-    series = {"referrals": "Referrals (demand)", "capacity": "Capacity (starts staff can take on)"}
     for table in tables:
-        sel = np.isin(table["metric"], metrics)
-        if scenario is not None:
-            sel &= table["scenario"] == scenario
-        text = [table[k][sel].tolist() for k in ("scenario", "service", "month", "metric")]
-        figures = [_floats(table[k][sel].astype(np.float64)) for k in ("mean", "p10", "p90")]
-        panels = charts.wrapped(names, list(dict.fromkeys(text[1])))
-        for sc, svc, month, metric, mean, p10, p90 in zip(*text, *figures, strict=True):
-            row = {"scenario": sc, "service": svc, "month": month, "metric": metric}
-            row |= {"mean": mean, "p10": p10, "p90": p90, "date": month + "-01"}
-            if scenario is not None:
-                row["series"] = series.get(metric)
-            row["panel"] = panels[svc]
-            out.append(row)
+        key = (metrics, scenario)
+        rows = table.fan.get(key)
+        if rows is None:
+            rows = table.fan[key] = _table_fan_rows(table, metrics, names, scenario)
+        out += rows
     return out
+
+
+def _table_fan_rows(
+    table: _Table, metrics: tuple[str, ...], names: Mapping[str, str], scenario: str | None
+) -> list[dict[str, Any]]:
+    sel = np.isin(table["metric"], metrics)
+    if scenario is not None:
+        sel &= table["scenario"] == scenario
+    text = [table[k][sel].tolist() for k in ("scenario", "service", "month", "metric")]
+    figures = [_floats(table[k][sel].astype(np.float64)) for k in ("mean", "p10", "p90")]
+    panels = charts.wrapped(names, list(dict.fromkeys(text[1])))
+    if scenario is None:
+        return [
+            {
+                "scenario": sc,
+                "service": svc,
+                "month": month,
+                "metric": metric,
+                "mean": mean,
+                "p10": p10,
+                "p90": p90,
+                "date": month + "-01",
+                "panel": panels[svc],
+            }
+            for sc, svc, month, metric, mean, p10, p90 in zip(*text, *figures, strict=True)
+        ]
+    series = {"referrals": "Referrals (demand)", "capacity": "Capacity (starts staff can take on)"}
+    return [
+        {
+            "scenario": sc,
+            "service": svc,
+            "month": month,
+            "metric": metric,
+            "mean": mean,
+            "p10": p10,
+            "p90": p90,
+            "date": month + "-01",
+            "series": series.get(metric),
+            "panel": panels[svc],
+        }
+        for sc, svc, month, metric, mean, p10, p90 in zip(*text, *figures, strict=True)
+    ]
 
 
 def _shortfall_rows(
