@@ -1,12 +1,12 @@
 """The flow engine: waiting lists and open caseloads, step by step, for many chains at once.
 
 A *chain* is one area in one Monte Carlo replicate; it holds ``S`` services, and each service
-of each chain draws from its own random stream, seeded on its own (``FlowInputs.seeds``, one
-per chain and service). A service's numbers therefore depend only on its own inputs and seed:
-not on the services simulated before it, nor on which other chains or services are in the
-run. The kernel runs the chains in parallel (Numba ``prange``), and any subset of chains (one
-area, one scenario) or of services (the one a lever moved) can run on its own and give exactly
-the numbers of a whole run.
+of each chain draws from its own random streams, seeded on its own (``FlowInputs.seeds``, one
+per chain and service, which also seeds its referrals' stream: see below). A service's numbers
+therefore depend only on its own inputs and seed: not on the services simulated before it,
+nor on which other chains or services are in the run. The kernel runs the chains in parallel
+(Numba ``prange``), and any subset of chains (one area, one scenario) or of services (the one
+a lever moved) can run on its own and give exactly the numbers of a whole run.
 
 One step (a month by default, or a week) runs these events in this order:
 
@@ -92,9 +92,11 @@ class FlowInputs:
     target_steps: (S,) the longest wait, in whole steps, that still meets the target.
     stretch, priority_first: (S,) booleans.
     seeds: (C, S) one seed per chain and service (ignored in the deterministic mode): the
-        state at its start of the random stream that service draws from in that chain (int64,
-        whose bits are taken as they are, or uint64). Streams are not shared, so a subset of
-        services runs on its own with its columns of the seeds.
+        state at its start of the random stream that service draws its phase exits,
+        re-engagements and drop-outs from in that chain (int64, whose bits are taken as they
+        are, or uint64); its referrals' stream starts from the seed XOR :data:`ARRIVALS_KEY`,
+        mixed. Streams are not shared, so a subset of services runs on its own with its
+        columns of the seeds.
     period: (T,) optional reporting period of each step, e.g. the month of each week; outputs
         are per period (flows summed, stocks at the period's last step, waits over everyone
         who started in the period). Default: every step is its own period.

@@ -447,7 +447,7 @@ def chunk_inputs(
     the ``services``' columns, in their order (``demand.referrals(..., services=...)``).
 
     Any subset of services runs on its own exactly as in a run of every service: each
-    service of each chain has its own random stream (:func:`chain_seeds`), and a service's
+    service of each chain has its own random streams (:func:`chain_seeds`), and a service's
     inputs do not depend on the others'.
     """
     ai = np.arange(arrivals.shape[1]) if areas is None else np.asarray(areas, dtype=np.int64)
