@@ -647,7 +647,9 @@ class Explorer:
         reused, and the engine runs the others alone (each service of each chain has its own
         random stream, so they come out as in a run of every service). Two threads may run
         it at once (a quick and a heavy result): the kept parts are read and written under
-        the lock, the engine runs outside it."""
+        the lock, the engine runs outside it. The referrals the engine drew for each service
+        are kept by the demand levers (:data:`DRAWN_KEPT_BYTES`): a lever on that service's
+        staff or support length runs it on them without drawing them again."""
         demand = self._levers_of(values, DEMAND_KINDS)
         at_demand = all(x == self._specs[k].default for k, x in demand)
         keys = self._part_keys(base, values)
@@ -684,10 +686,11 @@ class Explorer:
             )
             with self._cache_lock:
                 for j, s in enumerate(missing):
-                    if now is not None:
-                        one = now[:, j : j + 1].copy()
-                        one.flags.writeable = False
-                        self._drawn[(base, demand, s)] = one
+                    if now is None:  # every service's were kept
+                        break
+                    one = now[:, j : j + 1].copy()
+                    one.flags.writeable = False  # read by the runs that find it
+                    self._drawn[(base, demand, s)] = one
                 used = sum(x.nbytes for x in self._drawn.values())
                 while len(self._drawn) > 1 and used > DRAWN_KEPT_BYTES:
                     used -= self._drawn.popitem(last=False)[1].nbytes
