@@ -916,18 +916,24 @@ def _yearly_quiet(
     empty: NDArray[np.bool_],
     *,
     stochastic: bool = True,
+    single: bool = False,
 ) -> F64:
     """``results.yearly`` (1 + R, A', S, Y) without its "Mean of empty slice" warning for
     the cells that are empty because the service is not there (``empty``, (A', S)): they go
     in as 0 and come out NaN, as ``yearly`` gives them; every other cell is computed as
     ``yearly`` computes it (cell by cell). ``stochastic=False``: the deterministic run's
-    alone (1, A', S, Y)."""
+    alone (1, A', S, Y). ``single``: the one replicate is the deterministic run (a preview),
+    so its figures are worked out once and stand for both (2, A', S, Y): the same values,
+    summed the same way, are what ``yearly`` gives for each."""
+    both = stochastic and not single  # work out the replicates' figures apart
     cells = empty[None, :, :, None]
     if empty.any():
-        if stochastic:
+        if both:
             stoch = {**stoch, metric: np.where(cells, 0, stoch[metric])}
         det = {**det, metric: np.where(cells[0], 0, det[metric])}
-    x = yearly(_sr(stoch, det), metric, years, stochastic=stochastic)[0]
+    x = yearly(_sr(stoch, det), metric, years, stochastic=both)[0]
+    if single:
+        x = np.concatenate([x, x])
     return np.where(cells, np.nan, x) if empty.any() else x
 
 
@@ -1234,10 +1240,8 @@ def _reduce(
         "fte_shortfall",
         years,
         empty,
-        stochastic=not single,
+        single=single,
     )
-    if single:  # the same values, summed the same way: what yearly gives for both
-        x = np.concatenate([x, x])
     means = summarise(x[1:])[0]  # (A + 1, S, Y), as summary_table has it
     starts = stoch["starts"]
     idle = any(
@@ -1383,9 +1387,8 @@ def _yearly_rows(flow: _Flow, label: str, years: Any, model: Model) -> tuple[_Ta
     }
     blocks, cost = [], np.empty(0)
     for metric in YEARLY:
-        x = _yearly_quiet(flow.stoch, det, metric, years, ~served[None], stochastic=not flow.single)
-        if flow.single:  # a preview: its replicate is the deterministic run
-            x = np.concatenate([x, x])  # (1 + R, 1, S, Y)
+        # (1 + R, 1, S, Y)
+        x = _yearly_quiet(flow.stoch, det, metric, years, ~served[None], single=flow.single)
         blocks.append((metric, _summarise_as(x[1:, 0], flow.yearly_nan[metric]), x[0, 0]))
         if metric == "cost_shortfall":
             cost = x[1:, 0]
